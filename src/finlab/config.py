@@ -1,0 +1,313 @@
+"""Scenario files: pydantic models (extra keys forbidden) and a loader that reports every error.
+
+Errors carry their path in the file (``countries[2].utc_offset``), the line where YAML puts it,
+and what is allowed, so `finlab validate` can print all of them at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from finlab.errors import InputError
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+
+MERCHANT_CATEGORIES = (
+    "groceries",
+    "retail",
+    "utilities",
+    "property",
+    "travel",
+    "software_vpn",
+    "adult_content",
+    "gaming_giftcards",
+    "charity",
+    "webcam",
+    "crypto_exchange",
+)
+MerchantCategory = Literal[
+    "groceries",
+    "retail",
+    "utilities",
+    "property",
+    "travel",
+    "software_vpn",
+    "adult_content",
+    "gaming_giftcards",
+    "charity",
+    "webcam",
+    "crypto_exchange",
+]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Country(StrictModel):
+    code: CountryCode
+    name: str
+    currency: CurrencyCode
+    utc_offset: float = Field(ge=-12, le=14, description="hours from UTC")
+    risk: Literal["low", "medium", "high"] = "low"
+    locale: str = Field("en_US", description="Faker locale for names")
+    weight: float = Field(1.0, ge=0, description="share of the population living here")
+    price_level: float = Field(1.0, gt=0, le=10, description="local prices relative to the base")
+
+
+class BankGroup(StrictModel):
+    country: CountryCode
+    kind: Literal["bank", "money_services", "payment_app"] = "bank"
+    count: int = Field(1, ge=1, le=1000)
+
+
+class MerchantGroup(StrictModel):
+    count: int = Field(ge=0, le=1_000_000)
+    countries: list[CountryCode] | None = Field(
+        None, description="where the merchants sit; default: every country by population weight"
+    )
+
+
+class Diaspora(StrictModel):
+    origin: CountryCode
+    host: CountryCode
+    share: float = Field(gt=0, le=1, description="share of the host's persons born in origin")
+
+
+class Population(StrictModel):
+    persons: int = Field(ge=10, le=50_000_000)
+    businesses: int = Field(ge=1, le=10_000_000, description="employers and suppliers")
+    merchants: dict[MerchantCategory, MerchantGroup] = Field(default_factory=dict)
+    household_size_mean: float = Field(2.2, ge=1, le=8)
+    diaspora: list[Diaspora] = Field(default_factory=list)
+    wallet_share: float = Field(0.35, ge=0, le=1, description="persons with a payment-app wallet")
+    activity_sigma: float = Field(
+        0.8, ge=0, le=3, description="log-normal spread of per-account activity (heavy tail)"
+    )
+
+
+class Period(StrictModel):
+    start: dt.date
+    days: int = Field(ge=1, le=3660)
+    window_days: int = Field(
+        14, ge=1, le=366, description="transactions are materialised window by window"
+    )
+
+
+class TypologySpec(StrictModel):
+    """One entry of `typologies:`; the typology registry validates `params`."""
+
+    name: str
+    count: int = Field(1, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(StrictModel):
+    name: str = "scenario"
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    base_currency: CurrencyCode = "EUR"
+    period: Period
+    countries: list[Country] = Field(min_length=1)
+    banks: list[BankGroup] = Field(min_length=1)
+    population: Population
+    fx_rates: dict[CurrencyCode, float] = Field(
+        default_factory=dict, description="value of one unit in the base currency"
+    )
+    behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    typologies: list[TypologySpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        codes = [c.code for c in self.countries]
+        errors = []
+        if len(set(codes)) != len(codes):
+            errors.append("countries: each code may appear once")
+        known = set(codes)
+        for i, b in enumerate(self.banks):
+            if b.country not in known:
+                errors.append(f"banks[{i}].country: {b.country!r} is not in countries")
+        for cat, g in self.population.merchants.items():
+            for c in g.countries or []:
+                if c not in known:
+                    errors.append(f"population.merchants.{cat}.countries: {c!r} is not in countries")
+        for i, d in enumerate(self.population.diaspora):
+            for side in ("origin", "host"):
+                if getattr(d, side) not in known:
+                    errors.append(f"population.diaspora[{i}].{side}: not in countries")
+        for c in self.countries:
+            if c.currency != self.base_currency and c.currency not in self.fx_rates:
+                errors.append(f"fx_rates: no rate for {c.currency} (used by {c.code})")
+            if not any(b.country == c.code and b.kind == "bank" for b in self.banks):
+                errors.append(f"banks: country {c.code} needs at least one entry of kind bank")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def fx(self, currency: str) -> float:
+        return 1.0 if currency == self.base_currency else self.fx_rates[currency]
+
+
+# --- loading with readable errors -------------------------------------------------------------
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map each key path in a YAML document to its 1-based line, for error messages."""
+    lines: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node, path):
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                walk(v, path + (k.value,))
+                lines[path + (k.value,)] = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: dict) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key (not allowed here)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}; got {err.get('input')!r}"
+    if kind == "string_type" and isinstance(err.get("input"), bool):
+        return "must be text; quote it (YAML reads NO, yes, on and off as true/false)"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg']}; got {err.get('input')!r}"
+
+
+def format_errors(exc: ValidationError, lines: dict[tuple, int], source: str,
+                  prefix: tuple = ()) -> list[str]:
+    """One readable line per pydantic error: file:line: path: what is wrong and what is allowed."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in prefix + tuple(err["loc"]))
+        # pydantic puts literal/union branch names into loc; keep only keys that exist in the file
+        line = None
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        where = f"{source}:{line}" if line else source
+        if err["type"] == "value_error" and not loc:
+            for piece in _describe(err).split("; "):
+                out.append(f"{where}: {piece}")
+            continue
+        out.append(f"{where}: {_format_loc(loc)}: {_describe(err)}")
+    return out
+
+
+def read_yaml(path: Path | str) -> tuple[Any, str]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise InputError(f"{p}: cannot be read ({e.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"{where}: malformed YAML: {problem}") from None
+    return data, text
+
+
+def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None, list[str]]:
+    """Validate a parsed scenario; return it (or None) and every error found."""
+    from finlab.world.behaviours import BEHAVIOURS  # plugins register on import
+
+    lines = _line_index(text)
+    if not isinstance(data, dict):
+        return None, [f"{source}: a scenario must be a mapping of keys to values"]
+    errors: list[str] = []
+    scenario = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        errors.extend(format_errors(e, lines, source))
+    behaviours = data.get("behaviours") or {}
+    if isinstance(behaviours, dict):
+        for name, params in behaviours.items():
+            if name not in BEHAVIOURS:
+                known = ", ".join(BEHAVIOURS.names())
+                line = lines.get(("behaviours", name))
+                where = f"{source}:{line}" if line else source
+                errors.append(f"{where}: behaviours.{name}: unknown behaviour; known: {known}")
+                continue
+            try:
+                BEHAVIOURS.get(name).Params.model_validate(params or {})
+            except ValidationError as e:
+                errors.extend(format_errors(e, lines, source, ("behaviours", name)))
+    typologies = data.get("typologies") or []
+    if isinstance(typologies, list) and typologies:
+        errors.extend(_typology_errors(typologies, lines, source))
+    return (scenario if not errors else None), errors
+
+
+def _typology_errors(typologies: list, lines: dict, source: str) -> list[str]:
+    try:
+        from finlab.typologies import TYPOLOGIES
+    except ImportError:  # the typology library is optional until it exists
+        TYPOLOGIES = None
+    errors = []
+    for i, spec in enumerate(typologies):
+        if not isinstance(spec, dict) or "name" not in spec:
+            continue  # reported by the Scenario model
+        if TYPOLOGIES is None or spec["name"] not in TYPOLOGIES:
+            known = ", ".join(TYPOLOGIES.names()) if TYPOLOGIES is not None else "none yet"
+            line = lines.get(("typologies", i, "name"))
+            where = f"{source}:{line}" if line else source
+            errors.append(f"{where}: typologies[{i}].name: unknown typology {spec['name']!r}; "
+                          f"known: {known}")
+            continue
+        try:
+            TYPOLOGIES.get(spec["name"]).Params.model_validate(spec.get("params") or {})
+        except ValidationError as e:
+            errors.extend(format_errors(e, lines, source, ("typologies", i, "params")))
+    return errors
+
+
+def load_scenario(path: Path | str, *, seed: int | None = None) -> Scenario:
+    """Read and validate a scenario file; raise InputError listing every problem."""
+    data, text = read_yaml(path)
+    scenario, errors = scenario_errors(data, text, str(path))
+    if errors:
+        raise InputError("\n".join(errors))
+    assert scenario is not None
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
+    return scenario

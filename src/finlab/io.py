@@ -1,0 +1,177 @@
+"""Reading and writing dataset directories: Parquet with zstd, a manifest, atomic publication.
+
+Writers fill a temporary sibling directory and rename it into place only when everything is
+written, so an interrupted run never leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from finlab import __version__
+from finlab.errors import InputError
+from finlab.schema import LABELS, OBSERVABLES, Dataset, Labels, storage_schema
+
+COMPRESSION = "zstd"
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def to_arrow(df: pd.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table in exactly the schema's column order and types (no pandas metadata)."""
+    if isinstance(df, pd.DataFrame):
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    else:
+        table = df
+    columns = []
+    for f in schema:
+        col = table.column(f.name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        columns.append(col.cast(f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class DatasetWriter:
+    """Writes a dataset directory table by table; transactions may arrive in many blocks.
+
+    Use as a context manager: on success the directory appears at `out` with its manifest;
+    on any error the temporary directory is removed and `out` is untouched.
+    """
+
+    def __init__(self, out: Path | str, *, force: bool = False, manifest: dict | None = None):
+        self.out = Path(out)
+        self.force = force
+        self.manifest = dict(manifest or {})
+        self.row_counts: dict[str, int] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def __enter__(self) -> DatasetWriter:
+        if self.out.exists() and not self.force:
+            raise InputError(f"{self.out}: already exists; pass --force to replace it")
+        parent = self.out.parent if str(self.out.parent) else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=parent))
+        except OSError as e:
+            raise InputError(f"{self.out}: cannot be written ({e.strerror})") from None
+        (self.tmp / "labels").mkdir()
+        return self
+
+    def _path(self, rel: str) -> Path:
+        return self.tmp / f"{rel}.parquet"
+
+    def write(self, rel: str, table: pa.Table) -> None:
+        """Write a whole table, e.g. rel="accounts" or rel="labels/cases"."""
+        pq.write_table(table, self._path(rel), compression=COMPRESSION)
+        self.row_counts[rel] = table.num_rows
+
+    def append(self, rel: str, table: pa.Table) -> None:
+        """Append a block of rows to a table written in pieces (one row group per block)."""
+        writer = self._writers.get(rel)
+        if writer is None:
+            writer = pq.ParquetWriter(self._path(rel), table.schema, compression=COMPRESSION)
+            self._writers[rel] = writer
+            self.row_counts.setdefault(rel, 0)
+        if table.num_rows:
+            writer.write_table(table)
+        self.row_counts[rel] += table.num_rows
+
+    def write_dataset(self, ds: Dataset) -> None:
+        """Write every table of an in-memory dataset."""
+        for name, schema in OBSERVABLES.items():
+            self.write(name, to_arrow(ds.table(name), storage_schema(schema)))
+        if ds.labels is not None:
+            for name, schema in LABELS.items():
+                df = getattr(ds.labels, name)
+                if df is not None:
+                    self.write(f"labels/{name}", to_arrow(df, storage_schema(schema)))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for w in self._writers.values():
+            w.close()
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        files = sorted(p for p in self.tmp.rglob("*.parquet"))
+        manifest = {
+            "finlab_version": __version__,
+            **self.manifest,
+            "row_counts": dict(sorted(self.row_counts.items())),
+            "checksums": {str(p.relative_to(self.tmp)): _sha256(p) for p in files},
+        }
+        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        os.replace(self.tmp, self.out)
+
+
+def save(ds: Dataset, out: Path | str, *, force: bool = False, manifest: dict | None = None) -> Path:
+    """Write an in-memory Dataset to a directory (atomically)."""
+    with DatasetWriter(out, force=force, manifest=manifest or ds.manifest) as w:
+        w.write_dataset(ds)
+    return Path(out)
+
+
+def _read(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    """Read a table (a file, or a directory of parts) with string columns as categoricals."""
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    if path.is_dir():
+        table = pq.read_table(path, read_dictionary=strings)
+    else:
+        table = pq.read_table(path.with_suffix(".parquet"), read_dictionary=strings)
+    return table.to_pandas()
+
+
+def _locate(root: Path, rel: str) -> Path | None:
+    for candidate in (root / f"{rel}.parquet", root / rel):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load(path: Path | str, *, labels: bool = True) -> Dataset:
+    """Load a dataset directory written by finlab (generated or imported)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such dataset directory")
+    tables = {}
+    for name, schema in OBSERVABLES.items():
+        p = _locate(root, name)
+        if p is None:
+            raise InputError(f"{root}: {name}.parquet is missing; is this a finlab dataset?")
+        tables[name] = _read(p, schema)
+    label_tables = None
+    if labels and (root / "labels").is_dir():
+        found = {}
+        for name, schema in LABELS.items():
+            p = _locate(root / "labels", name)
+            found[name] = _read(p, schema) if p is not None else None
+        if found["transactions"] is not None:
+            label_tables = Labels(
+                transactions=found["transactions"],
+                accounts=found["accounts"] if found["accounts"] is not None else
+                LABELS["accounts"].empty_table().to_pandas(),
+                cases=found["cases"] if found["cases"] is not None else
+                LABELS["cases"].empty_table().to_pandas(),
+                party_attributes=found["party_attributes"],
+            )
+    manifest_path = root / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return Dataset(**tables, labels=label_tables, manifest=manifest)

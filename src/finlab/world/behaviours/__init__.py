@@ -1,0 +1,9 @@
+"""Ordinary behaviour plugins, one file each, registered by name in BEHAVIOURS."""
+
+from finlab.world.behaviours.base import BEHAVIOURS, Behaviour
+from finlab.world.behaviours import (  # noqa: F401  (plugins register on import)
+    b2b, card_spending, cash, charity, crypto, gaming, p2p, remittance, rent_bills, salary,
+    subscriptions, travel,
+)
+
+__all__ = ["BEHAVIOURS", "Behaviour"]
