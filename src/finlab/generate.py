@@ -12,7 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import json
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from finlab.config import Scenario
@@ -22,6 +25,8 @@ from finlab.schema import (
     ACCOUNT_LABELS, CASE_LABELS, CHANNELS, LABELS, OBSERVABLES, TRANSACTION_LABELS, TRANSACTIONS, TS,
     storage_schema,
 )
+from finlab.typologies import TYPOLOGIES, Cases, Roles
+from finlab.typologies.base import materialize_cases
 from finlab.world.behaviours import BEHAVIOURS
 from finlab.world.population import World, build_world
 from finlab.world.streams import Clock, Streams, TxnBlock, Window, materialize, windows
@@ -41,44 +46,68 @@ class Plan:
     clock: Clock
     flows: list[tuple[str, list[Streams]]]
     windows: list[Window]
-    typology_names: list[str]
+    cases: list[Cases]
+    roles: Roles  # account labels of every case and look-alike
+
+    @property
+    def n_cases(self) -> int:
+        return int(sum(c.case_ids.size for c in self.cases))
 
 
 def make_clock(world: World) -> Clock:
     sc = world.scenario
-    start = dt.datetime.combine(sc.period.start, dt.time(), dt.timezone.utc)
-    epoch = int(start.timestamp())
     end = sc.period.start + dt.timedelta(days=sc.period.days)
     month, months = dt.date(sc.period.start.year, sc.period.start.month, 1), []
     while month <= end:
         months.append((month - sc.period.start).days)
         month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    offsets = (world.country_attr("utc_offset").astype(np.float64) * 3600).astype(np.int64)
-    fx = np.array([sc.fx(c.currency) for c in sc.countries], dtype=np.float64)
-    acc_country = world.acc_country
     return Clock(
-        epoch=epoch,
+        epoch=world.epoch(),
         start_weekday=sc.period.start.weekday(),
         month_starts=np.array(months, dtype=np.int64),
-        utc_offset_s=offsets[acc_country],
-        fx=fx[acc_country],
+        utc_offset_s=world.account_utc_offset_s(),
+        fx=world.account_fx(),
     )
 
 
 def plan(scenario: Scenario) -> Plan:
-    """Build the world and plan every behaviour's streams for the whole period."""
+    """Build the world, plan every behaviour's streams and every typology's cases."""
     world = build_world(scenario)
-    flows = []
+    flows, roles = [], []
     for name, params in scenario.behaviours.items():
         behaviour = BEHAVIOURS.get(name)(params)
-        flows.append((name, behaviour.plan(world, generator(scenario.seed, "behaviour", name))))
+        streams = behaviour.plan(world, generator(scenario.seed, "behaviour", name))
+        flows.append((name, streams))
+        roles.append(look_alike_roles(world, streams, behaviour.look_alike_side))
+    cases, next_id = [], 1
+    for i, spec in enumerate(scenario.typologies):
+        typology = TYPOLOGIES.get(spec.name)(spec.params)
+        ids = np.arange(next_id, next_id + spec.count, dtype=np.int64)
+        next_id += spec.count
+        c = typology.plan(world, generator(scenario.seed, "typology", i, spec.name), ids)
+        cases.append(c)
+        roles.append(c.roles)
     return Plan(
         world=world,
         clock=make_clock(world),
         flows=flows,
         windows=windows(scenario.period.days, scenario.period.window_days),
-        typology_names=[],
+        cases=cases,
+        roles=Roles.concat(roles),
     )
+
+
+def look_alike_roles(world: World, streams: list[Streams], side: str) -> Roles:
+    """Account labels decoy:<class> for the accounts of behaviour streams marked as look-alikes."""
+    parts = []
+    for s in streams:
+        marked = s.label > 0
+        if marked.any():
+            acc = (s.src if side == "src" else s.dst)[marked]
+            pairs = np.unique(np.stack([acc, s.label[marked].astype(np.int64)]), axis=1)
+            names = np.array(world.labels.words, dtype=object)[pairs[1]]
+            parts.append(Roles(pairs[0], names, np.full(pairs.shape[1], -1, np.int64)))
+    return Roles.concat(parts)
 
 
 def materialize_window(p: Plan, w: Window) -> TxnBlock:
@@ -88,6 +117,9 @@ def materialize_window(p: Plan, w: Window) -> TxnBlock:
     for name, streams in p.flows:
         for i, s in enumerate(streams):
             blocks.append(materialize(s, w, p.clock, generator(seed, "window", w.index, name, i)))
+    for i, cases in enumerate(p.cases):
+        rng = generator(seed, "window", w.index, "typology", i)
+        blocks.append(materialize_cases(cases, w, p.clock, rng))
     block = TxnBlock.concat(blocks)
     rng = generator(seed, "window", w.index, "order")
     key = (block.ts << 20) | rng.integers(0, 1 << 20, len(block), dtype=np.int64)
@@ -134,7 +166,7 @@ def block_tables(p: Plan, w: Window, block: TxnBlock) -> tuple[pa.Table, pa.Tabl
         [
             pa.array(txn_id),
             pa.array(~none),
-            _dictionary(np.maximum(block.typology, 0), p.typology_names or [""], mask=none),
+            _dictionary(block.typology, world.labels.words, mask=block.typology == 0),
             pa.array(block.case_id, mask=none),
         ],
         schema=storage_schema(TRANSACTION_LABELS),
@@ -165,8 +197,8 @@ def generate(
             writer.write(name, to_arrow(tables[name], storage_schema(OBSERVABLES[name])))
         writer.write("labels/party_attributes",
                      to_arrow(tables["party_attributes"], storage_schema(LABELS["party_attributes"])))
-        writer.write("labels/accounts", storage_schema(ACCOUNT_LABELS).empty_table())
-        writer.write("labels/cases", storage_schema(CASE_LABELS).empty_table())
+        writer.write("labels/accounts", to_arrow(account_labels(p), storage_schema(ACCOUNT_LABELS)))
+        tally = CaseTally(p.n_cases)
 
         def produce(w: Window):
             return block_tables(p, w, materialize_window(p, w))
@@ -185,5 +217,65 @@ def generate(
                     nxt += 1
                 writer.append("transactions", txns)
                 writer.append("labels/transactions", labels)
+                tally.add(txns, labels)
                 progress("writing transactions", i + 1, total)
+        writer.write("labels/cases", to_arrow(case_table(p, tally), storage_schema(CASE_LABELS)))
     return Path(out)
+
+
+def account_labels(p: Plan) -> pd.DataFrame:
+    """One row per (account, role, case); the typology of look-alikes is their decoy class."""
+    r = p.roles
+    typology_of_case = np.empty(p.n_cases + 1, dtype=object)
+    for c in p.cases:
+        typology_of_case[c.case_ids] = c.typology
+    typology = np.where(r.case_id >= 0, typology_of_case[np.maximum(r.case_id, 0)], r.role)
+    df = pd.DataFrame({
+        "account_id": p.world.account_id[r.account],
+        "role": r.role,
+        "typology": typology,
+        "case_id": pd.array(np.where(r.case_id >= 0, r.case_id, 0), dtype="Int64"),
+    })
+    df.loc[r.case_id < 0, "case_id"] = pd.NA
+    return df.drop_duplicates().sort_values(["account_id", "role", "case_id"], ignore_index=True)
+
+
+class CaseTally:
+    """First and last time and number of transactions per case, accumulated window by window."""
+
+    def __init__(self, n_cases: int) -> None:
+        self.first = np.full(n_cases + 1, np.iinfo(np.int64).max)
+        self.last = np.full(n_cases + 1, np.iinfo(np.int64).min)
+        self.count = np.zeros(n_cases + 1, np.int64)
+
+    def add(self, txns: pa.Table, labels: pa.Table) -> None:
+        case = labels.column("case_id").to_numpy(zero_copy_only=False)
+        flagged = ~np.isnan(case) if case.dtype.kind == "f" else np.ones(case.size, bool)
+        if not flagged.any():
+            return
+        case = case[flagged].astype(np.int64)
+        ts = txns.column("ts").cast(pa.int64()).to_numpy()[flagged]
+        np.minimum.at(self.first, case, ts)
+        np.maximum.at(self.last, case, ts)
+        self.count += np.bincount(case, minlength=self.count.size)
+
+
+def case_table(p: Plan, tally: CaseTally) -> pd.DataFrame:
+    rows = []
+    n_accounts = pd.Series(p.roles.account).groupby(p.roles.case_id).nunique()
+    for c in p.cases:
+        params = json.dumps(c.parameters, sort_keys=True)
+        for cid in c.case_ids.tolist():
+            seen = tally.count[cid] > 0
+            rows.append({
+                "case_id": cid,
+                "typology": c.typology,
+                "parameters": params,
+                "first_ts": pd.Timestamp(int(tally.first[cid]), unit="s", tz="UTC") if seen else pd.NaT,
+                "last_ts": pd.Timestamp(int(tally.last[cid]), unit="s", tz="UTC") if seen else pd.NaT,
+                "n_accounts": int(n_accounts.get(cid, 0)),
+                "n_transactions": int(tally.count[cid]),
+            })
+    if not rows:
+        return CASE_LABELS.empty_table().to_pandas()
+    return pd.DataFrame(rows)

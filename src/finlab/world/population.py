@@ -74,6 +74,7 @@ class World:
     employers: np.ndarray  # party positions of employers and suppliers
     merchants: dict[str, np.ndarray] = field(default_factory=dict)  # category -> party positions
     vocab: Vocabulary = field(default_factory=Vocabulary)
+    labels: Vocabulary = field(default_factory=Vocabulary)  # typology and look-alike names
 
     # ---- derived lookups -------------------------------------------------------------------
     @property
@@ -90,6 +91,22 @@ class World:
     def country_attr(self, name: str) -> np.ndarray:
         """One attribute of every country, by country index."""
         return np.array([getattr(c, name) for c in self.scenario.countries])
+
+    def account_fx(self) -> np.ndarray:
+        """Base-currency value of one unit of each account's currency."""
+        sc = self.scenario
+        return np.array([sc.fx(c.currency) for c in sc.countries], dtype=np.float64)[self.acc_country]
+
+    def account_utc_offset_s(self) -> np.ndarray:
+        """Each account holder's UTC offset in seconds (the country of its bank)."""
+        return (self.country_attr("utc_offset").astype(np.float64) * 3600).astype(np.int64)[
+            self.acc_country
+        ]
+
+    def epoch(self) -> int:
+        """UTC seconds of the period's first midnight."""
+        start = dt.datetime.combine(self.scenario.period.start, dt.time(), dt.timezone.utc)
+        return int(start.timestamp())
 
     def persons_in(self, country: int) -> np.ndarray:
         """Positions (into `persons`) of the persons living in a country."""

@@ -43,14 +43,14 @@ class TxnBlock:
     channel: np.ndarray  # int8 code into schema.CHANNELS
     reference: np.ndarray  # int32 code into the world's vocabulary
     case_id: np.ndarray = field(default=None)  # int64, -1 for none
-    typology: np.ndarray = field(default=None)  # int16 code into the world's typology names, -1 none
+    typology: np.ndarray = field(default=None)  # int16 code into world.label_names, 0 for none
 
     def __post_init__(self) -> None:
         n = self.ts.size
         if self.case_id is None:
             self.case_id = np.full(n, -1, dtype=np.int64)
         if self.typology is None:
-            self.typology = np.full(n, -1, dtype=np.int16)
+            self.typology = np.zeros(n, dtype=np.int16)
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -82,7 +82,9 @@ class Streams:
     schedule POISSON: `rate` payments a day on average, days shaped by the weekday profile.
     schedule MONTHLY: one payment a month on `day_of_month` plus up to `jitter_days` days.
     Amounts are log-normal around `median` (in the base currency) with spread `sigma`; `even`
-    rounds them to a round figure in the payer's currency, otherwise to cents.
+    rounds them to a round figure in the payer's currency, otherwise to cents. `growth` and
+    `amount_growth` (log change per 30 days from `start_day`) make payments more frequent and larger
+    over time (escalation). `case_id` and `label` mark the payments of a typology or look-alike.
     """
 
     src: np.ndarray
@@ -101,13 +103,17 @@ class Streams:
     weekdays: np.ndarray
     start_day: np.ndarray
     end_day: np.ndarray
+    growth: np.ndarray
+    amount_growth: np.ndarray
+    case_id: np.ndarray
+    label: np.ndarray
     reference_pool: np.ndarray | None = None  # codes drawn per payment instead of `reference`
 
     @classmethod
     def build(cls, rng: np.random.Generator, *, src, dst, schedule=POISSON, rate=0.0,
               day_of_month=1, jitter_days=0, median, sigma=0.0, even=False, channel,
-              reference=0, hours=0, weekdays=0, start_day=0, end_day=10**6,
-              reference_pool=None) -> Streams:
+              reference=0, hours=0, weekdays=0, start_day=0, end_day=10**6, growth=0.0,
+              amount_growth=0.0, case_id=-1, label=0, reference_pool=None) -> Streams:
         src = np.asarray(src, dtype=np.int64)
         n = src.size
         return cls(
@@ -127,6 +133,10 @@ class Streams:
             weekdays=_col(weekdays, n, np.int8),
             start_day=_col(start_day, n, np.int32),
             end_day=_col(end_day, n, np.int32),
+            growth=_col(growth, n, np.float64),
+            amount_growth=_col(amount_growth, n, np.float64),
+            case_id=_col(case_id, n, np.int64),
+            label=_col(label, n, np.int16),
             reference_pool=None if reference_pool is None else np.asarray(reference_pool, np.int32),
         )
 
@@ -163,15 +173,17 @@ def _poisson_events(s: Streams, sel: np.ndarray, w: Window, clock: Clock, rng) -
     span = np.clip(hi - lo, 0, None)
     profiles = np.stack([WEEKDAYS[n] / WEEKDAYS[n].mean() for n in WEEKDAY_NAMES])
     peak = profiles.max(axis=1)[s.weekdays[sel]]
-    counts = rng.poisson(s.rate[sel] * span * peak)
-    rows = np.repeat(sel, counts)
-    day = np.repeat(lo, counts) + np.floor(rng.random(rows.size) * np.repeat(span, counts)).astype(
-        np.int64
-    )
+    g = s.growth[sel] / 30.0
+    start = s.start_day[sel]
+    boost = np.exp(np.maximum(g * (hi - start), g * (lo - start)))  # the highest rate in the window
+    counts = rng.poisson(s.rate[sel] * span * peak * boost)
+    which = np.repeat(np.arange(sel.size), counts)
+    rows = sel[which]
+    day = lo[which] + np.floor(rng.random(rows.size) * span[which]).astype(np.int64)
     weekday = (clock.start_weekday + day) % 7
-    keep = rng.random(rows.size) * peak[np.repeat(np.arange(sel.size), counts)] < profiles[
-        s.weekdays[rows], weekday
-    ]
+    accept = profiles[s.weekdays[rows], weekday] / peak[which]
+    accept *= np.exp(g[which] * (day - start[which])) / boost[which]
+    keep = rng.random(rows.size) < accept
     return rows[keep], day[keep]
 
 
@@ -205,7 +217,8 @@ def materialize(s: Streams, w: Window, clock: Clock, rng: np.random.Generator) -
     local = sample_seconds_of_day(rng, s.hours[rows])
     seconds_in_day = np.mod(local - clock.utc_offset_s[src], DAY)
     ts = clock.epoch + days * DAY + seconds_in_day
-    amount_base = s.median[rows] * np.exp(s.sigma[rows] * rng.standard_normal(rows.size))
+    growth = s.amount_growth[rows] * (days - s.start_day[rows]) / 30.0
+    amount_base = s.median[rows] * np.exp(s.sigma[rows] * rng.standard_normal(rows.size) + growth)
     amount = round_amounts(amount_base / clock.fx[src], s.even[rows])
     if s.reference_pool is not None:
         reference = s.reference_pool[rng.integers(0, s.reference_pool.size, rows.size)]
@@ -218,4 +231,6 @@ def materialize(s: Streams, w: Window, clock: Clock, rng: np.random.Generator) -
         amount=amount,
         channel=s.channel[rows],
         reference=reference,
+        case_id=s.case_id[rows],
+        typology=s.label[rows],
     )

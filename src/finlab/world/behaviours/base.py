@@ -18,7 +18,8 @@ class Behaviour:
     """Ordinary activity of the population. Subclasses define `Params` and `plan`."""
 
     name: ClassVar[str]
-    description: ClassVar[str] = ""
+    #: which side of a look-alike stream (label > 0) gets the decoy:<class> account label
+    look_alike_side: ClassVar[str] = "src"
 
     class Params(StrictModel):
         pass

@@ -1,0 +1,154 @@
+"""The typology contract: plan cases over the world once, then materialise them window by window.
+
+A typology's `plan` draws its actors from the existing population (offenders also live ordinary
+lives) and returns `Cases`: recurring payments as `Streams` and one-off payments as a fully timed
+`TxnBlock`, both marked with case ids, plus the roles of the accounts involved. `materialize` is
+shared: any window can be produced alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from finlab.config import StrictModel
+from finlab.registry import Registry
+from finlab.world.population import World
+from finlab.world.streams import DAY, Clock, Streams, TxnBlock, Window, materialize
+
+
+class ParamsModel(StrictModel):
+    """Parameters of a typology: frozen, unknown keys forbidden, defaults from published indicators."""
+
+
+@dataclass
+class Roles:
+    """Account labels: which account played which role in which case."""
+
+    account: np.ndarray  # account positions
+    role: np.ndarray  # object array of role names
+    case_id: np.ndarray  # int64, -1 for look-alikes
+
+    @classmethod
+    def empty(cls) -> Roles:
+        return cls(np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[Roles]) -> Roles:
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("account", "role", "case_id")))
+
+    @classmethod
+    def of(cls, account, role: str | np.ndarray, case_id) -> Roles:
+        account = np.asarray(account, np.int64).ravel()
+        n = account.size
+        role_arr = np.broadcast_to(np.asarray(role, dtype=object), (n,)).copy()
+        return cls(account, role_arr, np.broadcast_to(np.asarray(case_id, np.int64), (n,)).copy())
+
+
+@dataclass
+class Cases:
+    """The plan of one typology: its cases, their payments and the roles of their accounts."""
+
+    typology: str
+    case_ids: np.ndarray  # int64
+    parameters: dict
+    streams: list[Streams] = field(default_factory=list)
+    events: TxnBlock = field(default_factory=TxnBlock.empty)  # one-off payments, timed already
+    roles: Roles = field(default_factory=Roles.empty)
+
+    @property
+    def is_look_alike(self) -> bool:
+        return self.typology.startswith("decoy:")
+
+
+class Typology:
+    """A suspicious payment pattern (or a benign look-alike). Subclasses define Params and plan."""
+
+    name: ClassVar[str]
+    look_alike: ClassVar[bool] = False
+
+    class Params(ParamsModel):
+        pass
+
+    def __init__(self, params: StrictModel | dict | None = None) -> None:
+        if not isinstance(params, StrictModel):
+            params = self.Params.model_validate(params or {})
+        self.params = params
+
+    @property
+    def label(self) -> str:
+        """The name written into the labels: the typology, or decoy:<class> for look-alikes."""
+        return f"decoy:{self.name}" if self.look_alike else self.name
+
+    def plan(self, world: World, rng: np.random.Generator, case_ids: np.ndarray) -> Cases:
+        """Choose actors and schedules for the given case ids (one case each)."""
+        raise NotImplementedError
+
+    def parameters_json(self) -> str:
+        return json.dumps(self.params.model_dump(mode="json"), sort_keys=True)
+
+
+def materialize_cases(cases: Cases, w: Window, clock: Clock, rng: np.random.Generator) -> TxnBlock:
+    """The payments of a typology's cases that fall in window `w`."""
+    blocks = [materialize(s, w, clock, rng) for s in cases.streams]
+    ev = cases.events
+    lo, hi = clock.epoch + w.start * DAY, clock.epoch + w.end * DAY
+    blocks.append(ev.take(np.flatnonzero((ev.ts >= lo) & (ev.ts < hi))))
+    return TxnBlock.concat(blocks)
+
+
+TYPOLOGIES: Registry[type[Typology]] = Registry("typology")
+
+
+def make_events(world: World, *, ts, src, dst, amount_base, channel, case_id, label: int,
+                even=False, reference=0) -> TxnBlock:
+    """One-off payments with known times; amounts given in the base currency are converted into
+    the payer's currency and rounded like every other payment."""
+    from finlab.world.streams import round_amounts
+
+    src = np.asarray(src, np.int64)
+    n = src.size
+    fx = world.account_fx()[src]
+    even = np.broadcast_to(np.asarray(even, bool), (n,))
+    return TxnBlock(
+        ts=np.asarray(ts, np.int64),
+        src=src,
+        dst=np.broadcast_to(np.asarray(dst, np.int64), (n,)).copy(),
+        amount=round_amounts(np.asarray(amount_base, np.float64) / fx, even.copy()),
+        channel=np.broadcast_to(np.asarray(channel, np.int8), (n,)).copy(),
+        reference=np.broadcast_to(np.asarray(reference, np.int32), (n,)).copy(),
+        case_id=np.broadcast_to(np.asarray(case_id, np.int64), (n,)).copy(),
+        typology=np.full(n, label, np.int16),
+    )
+
+
+def local_time(world: World, src: np.ndarray, day: np.ndarray, local_seconds: np.ndarray) -> np.ndarray:
+    """UTC seconds of a payment on period day `day` at `local_seconds` after the payer's midnight."""
+    offset = world.account_utc_offset_s()[src]
+    return world.epoch() + np.asarray(day, np.int64) * DAY + np.mod(local_seconds - offset, DAY)
+
+
+def pick_persons(world: World, rng: np.random.Generator, countries: list[int], n: int,
+                 weight: np.ndarray | None = None, exclude: np.ndarray | None = None) -> np.ndarray:
+    """n distinct persons (party positions) living in the given countries, drawn by weight."""
+    persons = world.persons
+    ok = np.isin(world.party_country[persons], countries)
+    if exclude is not None and exclude.size:
+        ok &= ~np.isin(persons, exclude)
+    pool = persons[ok]
+    if pool.size == 0 or n <= 0:
+        return np.zeros(0, np.int64)
+    w = np.ones(pool.size) if weight is None else weight[ok].astype(np.float64)
+    n = min(n, pool.size)
+    return rng.choice(pool, size=n, replace=False, p=w / w.sum())
+
+
+def country_indices(world: World, codes) -> list[int]:
+    """Indices of the listed country codes that exist in this world."""
+    return [world.country_index(c) for c in codes if c in world.country_codes]
