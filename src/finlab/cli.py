@@ -127,6 +127,87 @@ def list_behaviours(
     print_rows(rows, as_json)
 
 
+@list_app.command("typologies")
+@user_errors
+def list_typologies(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Suspicious typologies and benign look-alikes a scenario can inject, with their defaults."""
+    from finlab.typologies import TYPOLOGIES
+
+    rows = []
+    for name in TYPOLOGIES:
+        cls = TYPOLOGIES.get(name)
+        rows.append({
+            "name": name,
+            "kind": "look-alike" if cls.look_alike else "suspicious",
+            "description": (cls.__doc__ or "").strip().splitlines()[0],
+            "parameters": cls.Params().model_dump(mode="json"),
+        })
+    print_rows(rows, as_json)
+
+
+@app.command()
+@user_errors
+def audit(
+    dataset: Annotated[Path, typer.Argument(help="A dataset directory with labels.")],
+    plot: Annotated[Path | None, typer.Option(help="Where to write the distributions PNG.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check label integrity, label shares, look-alike overlap and label leakage; exit 1 on failure."""
+    import finlab
+    from finlab.audit import LEAK_AUC_LIMIT
+    from finlab.audit import audit as run_audit
+
+    ds = finlab.load(dataset)
+    plot = plot if plot is not None else dataset / "audit.png"
+    result = run_audit(ds, plot=plot)
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "passed": result.passed,
+            "problems": result.problems,
+            "shares": result.shares,
+            "leakage_auc": result.leakage_auc,
+            "per_typology": result.per_typology.reset_index(names="typology").to_dict("records")
+            if result.per_typology is not None else None,
+            "look_alike_overlap": result.look_alike_overlap.to_dict("records")
+            if result.look_alike_overlap is not None else None,
+        }, indent=2, default=str) + "\n")
+    else:
+        if result.per_typology is not None:
+            out.print(frame_table(result.per_typology.reset_index(names="typology / look-alike"),
+                                  "Labels per typology"))
+            out.print(frame_table(result.per_role.reset_index(names="role"), "Accounts per role"))
+            s = result.shares
+            out.print(f"suspicious share: {s['suspicious_transactions']:.3%} of transactions, "
+                      f"{s['suspicious_accounts']:.3%} of accounts")
+        if result.look_alike_overlap is not None:
+            out.print(frame_table(result.look_alike_overlap,
+                                  "OCSE senders vs family-remittance senders (auc 0.5 = alike)"))
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in result.leakage_auc.items())
+        out.print(f"leakage probe ROC AUC: {aucs} (limit {LEAK_AUC_LIMIT}; 0.5 = no leak)")
+        if result.plot:
+            out.print(f"distributions: {result.plot}")
+        out.print()
+    if not result.passed:
+        for problem in result.problems:
+            err.print(f"audit failed: {problem}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    out.print("audit passed")
+
+
+def frame_table(df, title: str):
+    """A pandas frame as a rich table."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    return table
+
+
 def print_rows(rows: list[dict], as_json: bool) -> None:
     """A table for people, or JSON for scripts."""
     if as_json:

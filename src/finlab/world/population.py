@@ -53,7 +53,7 @@ class World:
     party_kind: np.ndarray  # "person" | "business"
     party_name: np.ndarray
     party_country: np.ndarray
-    party_household: np.ndarray  # int64, -1 for none
+    party_household: np.ndarray  # int64; a business is a household of its own (no missing values)
     party_sector: np.ndarray
     # persons (one entry per person; `persons` are their party positions)
     persons: np.ndarray
@@ -137,15 +137,13 @@ class World:
                 "kind": self.bank_kind,
             }
         ).sort_values("bank_id", ignore_index=True)
-        household = pd.array(np.where(self.party_household >= 0, self.party_household, 0), "Int64")
-        household[self.party_household < 0] = pd.NA
         parties = pd.DataFrame(
             {
                 "party_id": self.party_id,
                 "kind": self.party_kind,
                 "name": self.party_name,
                 "country": codes[self.party_country],
-                "household_id": household,
+                "household_id": self.party_household,
                 "sector": self.party_sector,
             }
         ).sort_values("party_id", ignore_index=True)
@@ -263,7 +261,6 @@ def build_world(scenario: Scenario) -> World:
         options = np.flatnonzero(hh_country == c)
         if options.size:
             household[movers] = options[rng.integers(0, options.size, movers.size)]
-    hh_ids = opaque_ids(rng, n_hh)
     hh_locale_country = hh_country  # surnames follow the household's own country
     surname = np.empty(n_hh, dtype=object)
     for c in range(n_c):
@@ -308,7 +305,8 @@ def build_world(scenario: Scenario) -> World:
     n_parties = n_p + biz_country.size
     party_kind = np.r_[np.full(n_p, "person", dtype=object), np.full(biz_country.size, "business", dtype=object)]
     party_country = np.r_[p_country, biz_country]
-    party_household = np.r_[hh_ids[household], np.full(biz_country.size, -1, dtype=np.int64)]
+    hh_ids = opaque_ids(rng, n_hh + biz_country.size)  # each business is a household of its own
+    party_household = np.r_[hh_ids[household], hh_ids[n_hh:]]
     party_sector = np.r_[np.full(n_p, "household", dtype=object), biz_sector]
     party_name = np.r_[person_name, biz_name]
     party_id = opaque_ids(rng, n_parties)

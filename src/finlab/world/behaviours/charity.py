@@ -16,6 +16,8 @@ from finlab.world.streams import MONTHLY, POISSON, Streams
 class Charity(Behaviour):
     """Round donations to charities, mostly domestic, some to international aid abroad."""
 
+    look_alike_side = "dst"  # many donors paying one charity look like fan-in
+
     class Params(StrictModel):
         monthly_share: float = Field(0.12, ge=0, le=1)
         occasional_share: float = Field(0.2, ge=0, le=1)
@@ -41,5 +43,6 @@ class Charity(Behaviour):
                 even=True, channel=channel("transfer"),
                 reference_pool=world.vocab.codes(["donation", "gift", "", "monthly donation"]),
                 hours=hours("personal"), weekdays=weekdays("all"),
+                label=world.labels.code("decoy:charity"),
             ))
         return out

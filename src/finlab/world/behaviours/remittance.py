@@ -63,7 +63,8 @@ class Remittance(Behaviour):
         median = p.median * np.sqrt(price_level(world, sender)) * rng.lognormal(0, 0.3, sender.size)
         common = dict(src=src, dst=dst, even=rng.random(src.size) < p.even_share,
                       channel=wallet_channel(world, src),
-                      reference_pool=world.vocab.codes(REFERENCES), hours=hours("personal"))
+                      reference_pool=world.vocab.codes(REFERENCES), hours=hours("personal"),
+                      label=world.labels.code("decoy:family_remittance"))
         monthly = Streams.build(rng, schedule=MONTHLY, day_of_month=26, jitter_days=4, median=median,
                                 sigma=0.12, weekdays=weekdays("all"), **common)
         extra = Streams.build(rng, schedule=POISSON, rate=p.extra_per_day, median=median * 0.5,

@@ -45,5 +45,6 @@ class Salary(Behaviour):
                 schedule=MONTHLY, day_of_month=p.payday, jitter_days=1, median=median,
                 sigma=0.03, channel=channel("transfer"), reference=np.where(is_pension, ref[1], ref[0]),
                 hours=hours("batch"), weekdays=weekdays("workdays"),
+                label=world.labels.code("decoy:payroll"),
             )
         ]

@@ -47,7 +47,8 @@ class Subscriptions(Behaviour):
             price = plan.price * rng.choice([0.7, 1.0, 1.0, 1.5, 2.0], size=who.size)
             night = cat in self.NIGHT
             common = dict(src=src, dst=world.main_account[merchant], channel=channel("card"),
-                          hours=hours("night" if night else "evening"), weekdays=weekdays("all"))
+                          hours=hours("night" if night else "evening"), weekdays=weekdays("all"),
+                          label=world.labels.code("decoy:adult_content") if night else 0)
             out.append(Streams.build(rng, schedule=MONTHLY, day_of_month=rng.integers(1, 29, who.size),
                                      median=price, **common))
             if plan.extras_per_day > 0:
