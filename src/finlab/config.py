@@ -7,6 +7,7 @@ and what is allowed, so `finlab validate` can print all of them at once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -118,7 +119,7 @@ class Scenario(StrictModel):
     countries: list[Country] = Field(min_length=1)
     banks: list[BankGroup] = Field(min_length=1)
     population: Population
-    fx_rates: dict[CurrencyCode, float] = Field(
+    fx_rates: dict[CurrencyCode, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict, description="value of one unit in the base currency"
     )
     behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
@@ -207,6 +208,19 @@ def _describe(err: dict) -> str:
     return f"{err['msg']}; got {err.get('input')!r}"
 
 
+def _piece_location(piece: str, lines: dict[tuple, int], source: str) -> str:
+    """file:line for a cross-check message that starts with its path, e.g. banks[2].country."""
+    path = re.match(r"[\w.\[\]]+", piece)
+    keys: tuple = ()
+    if path:
+        for name, index in re.findall(r"(\w+)|\[(\d+)\]", path.group(0)):
+            keys += (int(index),) if index else (name,)
+    for n in range(len(keys), 0, -1):
+        if keys[:n] in lines:
+            return f"{source}:{lines[keys[:n]]}"
+    return source
+
+
 def format_errors(exc: ValidationError, lines: dict[tuple, int], source: str,
                   prefix: tuple = ()) -> list[str]:
     """One readable line per pydantic error: file:line: path: what is wrong and what is allowed."""
@@ -222,10 +236,20 @@ def format_errors(exc: ValidationError, lines: dict[tuple, int], source: str,
         where = f"{source}:{line}" if line else source
         if err["type"] == "value_error" and not loc:
             for piece in _describe(err).split("; "):
-                out.append(f"{where}: {piece}")
+                out.append(f"{_piece_location(piece, lines, source)}: {piece}")
             continue
         out.append(f"{where}: {_format_loc(loc)}: {_describe(err)}")
     return out
+
+
+class _TextDatesLoader(yaml.SafeLoader):
+    """Safe YAML loading that keeps dates as text, so pydantic reports a bad date with its path."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_yaml(path: Path | str) -> tuple[Any, str]:
@@ -237,7 +261,7 @@ def read_yaml(path: Path | str) -> tuple[Any, str]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: cannot be read ({e.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_TextDatesLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
@@ -262,6 +286,8 @@ def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None,
     behaviours = data.get("behaviours") or {}
     if isinstance(behaviours, dict):
         for name, params in behaviours.items():
+            if params is not None and not isinstance(params, dict):
+                continue  # reported by the Scenario model
             if name not in BEHAVIOURS:
                 known = ", ".join(BEHAVIOURS.names())
                 line = lines.get(("behaviours", name))
@@ -309,5 +335,7 @@ def load_scenario(path: Path | str, *, seed: int | None = None) -> Scenario:
         raise InputError("\n".join(errors))
     assert scenario is not None
     if seed is not None:
+        if not 0 <= seed <= 2**63 - 1:
+            raise InputError(f"--seed: must be between 0 and 2**63-1; got {seed}")
         scenario = scenario.model_copy(update={"seed": seed})
     return scenario

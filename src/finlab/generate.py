@@ -83,8 +83,8 @@ def plan(scenario: Scenario) -> Plan:
     for i, spec in enumerate(scenario.typologies):
         typology = TYPOLOGIES.get(spec.name)(spec.params)
         ids = np.arange(next_id, next_id + spec.count, dtype=np.int64)
-        next_id += spec.count
         c = typology.plan(world, generator(scenario.seed, "typology", i, spec.name), ids)
+        next_id += c.case_ids.size  # look-alikes return no cases and use no ids
         cases.append(c)
         roles.append(c.roles)
     return Plan(

@@ -65,6 +65,8 @@ class DatasetWriter:
     def __enter__(self) -> DatasetWriter:
         if self.out.exists() and not self.force:
             raise InputError(f"{self.out}: already exists; pass --force to replace it")
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"{self.out}: exists and is not a directory; choose another --out")
         parent = self.out.parent if str(self.out.parent) else Path(".")
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,14 @@ class DatasetWriter:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
+        try:
+            self._publish()
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+    def _publish(self) -> None:
+        """Write the manifest and move the finished directory into place."""
         files = sorted(p for p in self.tmp.rglob("*.parquet"))
         manifest = {
             "finlab_version": __version__,

@@ -155,8 +155,10 @@ class OcsePayments(Typology):
         events = self._travel(world, rng, senders, start, case_dest[sender_case],
                               case_ids[sender_case], label)
 
+        travelled = events.case_id >= 0  # cash drawn abroad from the sender's main account
         roles = Roles.concat([
             Roles.of(src_acc, "sender", case_ids[sender_case]),
+            Roles.of(events.src[travelled], "sender", events.case_id[travelled]),
             Roles.of(fac_acc, "facilitator", case_ids),
             Roles.of(third_acc[third_acc >= 0], "intermediary", case_ids[third_acc >= 0]),
             Roles.of(world.main_account[organiser[organiser >= 0]], "collector",

@@ -31,9 +31,10 @@ def relatives_abroad(world, rng, senders: np.ndarray) -> tuple[np.ndarray, np.nd
         "sender": senders,
         "household": world.party_household[senders],
         "country": world.party_country[senders],
+        "origin": world.origin[senders],
     })
     pairs = s.merge(people, on="household")
-    pairs = pairs[pairs["rel_country"] != pairs["country"]]
+    pairs = pairs[(pairs["rel_country"] != pairs["country"]) & (pairs["rel_country"] == pairs["origin"])]
     pairs = pairs.assign(order=rng.random(len(pairs))).sort_values(["sender", "order"])
     # one or two stable recipients per sender
     rank = pairs.groupby("sender").cumcount().to_numpy()
