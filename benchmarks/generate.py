@@ -8,6 +8,10 @@ peak resident set size (``ru_maxrss``), so the memory figure belongs to that one
 
     python benchmarks/generate.py                          # all three scenarios, default repeats
     python benchmarks/generate.py --scenario classroom --repeat 5 --json out.json
+    python benchmarks/generate.py --wait-idle 300     # on a shared machine: start runs when idle
+
+Each run also records how much CPU other processes used meanwhile ("other load"); figures taken
+while that is high understate the speed, and the script says so.
 
 Timings:
   gen s      loading the scenario YAML plus ``generate()`` until the dataset directory is in place
@@ -228,6 +232,22 @@ def _cpu_busy_s() -> float | None:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(limit_s: float, sample_s: float = 3.0) -> float | None:
+    """Wait (at most limit_s) until the machine's CPU use over sample_s is below CONTENDED_CORES.
+
+    Returns the load last seen, in cores (None where /proc/stat is missing)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        b0, t0 = _cpu_busy_s(), time.perf_counter()
+        time.sleep(sample_s)
+        b1 = _cpu_busy_s()
+        if b0 is None or b1 is None:
+            return None
+        load = (b1 - b0) / (time.perf_counter() - t0)
+        if load < CONTENDED_CORES or time.monotonic() >= deadline:
+            return load
+
+
 def run_once(scenario: Path, tmp_root: str | None, threads: int | None, cpus: int | None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
@@ -387,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="threads= passed to generate() (default: the library's default)")
     ap.add_argument("--cpus", type=int, default=None,
                     help="pin each run to this many CPUs (sched_setaffinity); default: no pinning")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each run, wait up to SECONDS for the machine to be idle "
+                         f"(other CPU use below {CONTENDED_CORES} cores); default 0: start at once")
     ap.add_argument("--tmpdir", default=None,
                     help="where the temporary output directories go (default: the system's)")
     args = ap.parse_args(argv)
@@ -404,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         repeat = args.repeat or (LARGE_DEFAULT_REPEAT if label == "large" else DEFAULT_REPEAT)
         runs = []
         for i in range(repeat):
+            if args.wait_idle > 0:
+                load = wait_idle(args.wait_idle)
+                if load is not None and load >= CONTENDED_CORES:
+                    print(f"  (machine still busy after {args.wait_idle:.0f} s: {load:.2f} cores "
+                          "in use; running anyway)", file=sys.stderr)
             print(f"  {label}: run {i + 1}/{repeat} ...", end="", file=sys.stderr, flush=True)
             try:
                 r = run_once(path, args.tmpdir, args.threads, args.cpus)

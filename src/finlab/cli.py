@@ -226,6 +226,11 @@ def print_rows(rows: list[dict], as_json: bool) -> None:
     out.print(table)
 
 
+from finlab.interop.cli import register as _register_interop  # noqa: E402  (needs the helpers above)
+
+_register_interop(app)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
