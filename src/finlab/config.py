@@ -111,6 +111,17 @@ class TypologySpec(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ObservedLabels(StrictModel):
+    """Imperfect labels, for experiments on label noise: some cases are never found, some
+    look-alike accounts are wrongly flagged, and flags arrive late."""
+
+    recall: float = Field(0.7, ge=0, le=1, description="share of suspicious cases ever found")
+    false_flag_rate: float = Field(
+        0.02, ge=0, le=1, description="share of look-alike accounts wrongly flagged")
+    delay_days: float = Field(
+        30.0, ge=0, le=3650, description="mean days from a case's first payment to its flags")
+
+
 class Scenario(StrictModel):
     name: str = "scenario"
     seed: int = Field(0, ge=0, le=2**63 - 1)
@@ -124,6 +135,8 @@ class Scenario(StrictModel):
     )
     behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     typologies: list[TypologySpec] = Field(default_factory=list)
+    observed_labels: ObservedLabels | None = Field(
+        None, description="also write labels/observed.parquet with noisy, delayed labels")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -23,7 +23,7 @@ from finlab.io import DatasetWriter, to_arrow
 from finlab.rng import generator
 from finlab.schema import (
     ACCOUNT_LABELS, CASE_LABELS, CHANNELS, LABELS, OBSERVABLES, TRANSACTION_LABELS, TRANSACTIONS, TS,
-    storage_schema,
+    OBSERVED_LABELS, storage_schema,
 )
 from finlab.typologies import TYPOLOGIES, Cases, Roles
 from finlab.typologies.base import materialize_cases
@@ -219,7 +219,11 @@ def generate(
                 writer.append("labels/transactions", labels)
                 tally.add(txns, labels)
                 progress("writing transactions", i + 1, total)
-        writer.write("labels/cases", to_arrow(case_table(p, tally), storage_schema(CASE_LABELS)))
+        cases = case_table(p, tally)
+        writer.write("labels/cases", to_arrow(cases, storage_schema(CASE_LABELS)))
+        if scenario.observed_labels is not None:
+            observed = observed_labels(p, cases, scenario.observed_labels)
+            writer.write("labels/observed", to_arrow(observed, storage_schema(OBSERVED_LABELS)))
     return Path(out)
 
 
@@ -279,3 +283,32 @@ def case_table(p: Plan, tally: CaseTally) -> pd.DataFrame:
     if not rows:
         return CASE_LABELS.empty_table().to_pandas()
     return pd.DataFrame(rows)
+
+
+def observed_labels(p: Plan, cases: pd.DataFrame, cfg) -> pd.DataFrame:
+    """Noisy, delayed account flags: found cases' accounts after a delay, plus false flags on
+    look-alike accounts at random times; missed cases are simply absent."""
+    rng = generator(p.world.scenario.seed, "observed_labels")
+    r, world = p.roles, p.world
+    found = cases.loc[rng.random(len(cases)) < cfg.recall, ["case_id", "first_ts"]]
+    in_case = pd.DataFrame({"account_pos": r.account, "case_id": r.case_id}).merge(
+        found, on="case_id")
+    in_case = in_case.drop_duplicates(["account_pos", "case_id"])
+    delay = pd.to_timedelta(rng.exponential(cfg.delay_days, len(in_case)) * 86_400, unit="s")
+    flagged = pd.DataFrame({
+        "account_id": world.account_id[in_case["account_pos"].to_numpy()],
+        "flagged_at": (in_case["first_ts"] + delay).dt.floor("s"),
+        "source": "case",
+        "case_id": in_case["case_id"].to_numpy(),
+    })
+    decoys = np.unique(r.account[r.case_id < 0])
+    wrong = decoys[rng.random(decoys.size) < cfg.false_flag_rate]
+    seconds = rng.integers(0, world.scenario.period.days * 86_400, wrong.size)
+    false = pd.DataFrame({
+        "account_id": world.account_id[wrong],
+        "flagged_at": pd.to_datetime(world.epoch() + seconds, unit="s", utc=True),
+        "source": "false_flag",
+        "case_id": pd.array([pd.NA] * wrong.size, dtype="Int64"),
+    })
+    out = pd.concat([flagged.astype({"case_id": "Int64"}), false], ignore_index=True)
+    return out.sort_values(["flagged_at", "account_id"], ignore_index=True)

@@ -181,6 +181,7 @@ def load(path: Path | str, *, labels: bool = True) -> Dataset:
                 cases=found["cases"] if found["cases"] is not None else
                 LABELS["cases"].empty_table().to_pandas(),
                 party_attributes=found["party_attributes"],
+                observed=found["observed"],
             )
     manifest_path = root / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

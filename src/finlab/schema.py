@@ -82,6 +82,9 @@ CASE_LABELS = pa.schema(
     ]
 )
 PARTY_ATTRIBUTES = pa.schema([("party_id", ID), ("age", pa.int16()), ("sex", STR)])
+OBSERVED_LABELS = pa.schema(
+    [("account_id", ID), ("flagged_at", TS), ("source", STR), ("case_id", ID)]
+)
 
 #: observable tables: file stem -> schema
 OBSERVABLES: dict[str, pa.Schema] = {
@@ -97,6 +100,7 @@ LABELS: dict[str, pa.Schema] = {
     "accounts": ACCOUNT_LABELS,
     "cases": CASE_LABELS,
     "party_attributes": PARTY_ATTRIBUTES,
+    "observed": OBSERVED_LABELS,
 }
 
 def storage_schema(schema: pa.Schema) -> pa.Schema:
@@ -123,6 +127,7 @@ class Labels:
     accounts: pd.DataFrame
     cases: pd.DataFrame
     party_attributes: pd.DataFrame | None = None
+    observed: pd.DataFrame | None = None  # noisy, delayed labels as an investigator would see them
 
 
 @dataclass(frozen=True)
