@@ -116,14 +116,7 @@ def list_behaviours(
     """Ordinary behaviours a scenario can switch on, with their parameters and defaults."""
     from finlab.world.behaviours import BEHAVIOURS
 
-    rows = []
-    for name in BEHAVIOURS:
-        cls = BEHAVIOURS.get(name)
-        rows.append({
-            "name": name,
-            "description": (cls.__doc__ or "").strip().splitlines()[0],
-            "parameters": cls.Params().model_dump(mode="json"),
-        })
+    rows = plugin_rows(BEHAVIOURS)
     print_rows(rows, as_json)
 
 
@@ -135,15 +128,8 @@ def list_typologies(
     """Suspicious typologies and benign look-alikes a scenario can inject, with their defaults."""
     from finlab.typologies import TYPOLOGIES
 
-    rows = []
-    for name in TYPOLOGIES:
-        cls = TYPOLOGIES.get(name)
-        rows.append({
-            "name": name,
-            "kind": "look-alike" if cls.look_alike else "suspicious",
-            "description": (cls.__doc__ or "").strip().splitlines()[0],
-            "parameters": cls.Params().model_dump(mode="json"),
-        })
+    rows = plugin_rows(
+        TYPOLOGIES, kind=lambda cls: "look-alike" if cls.look_alike else "suspicious")
     print_rows(rows, as_json)
 
 
@@ -206,6 +192,20 @@ def frame_table(df, title: str):
     for row in df.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     return table
+
+
+def plugin_rows(registry, **extra) -> list[dict]:
+    """One row per registered plugin: name, any extra columns, first docstring line, defaults."""
+    rows = []
+    for name in registry:
+        cls = registry.get(name)
+        rows.append({
+            "name": name,
+            **{key: describe(cls) for key, describe in extra.items()},
+            "description": (cls.__doc__ or "").strip().splitlines()[0],
+            "parameters": cls.Params().model_dump(mode="json"),
+        })
+    return rows
 
 
 def print_rows(rows: list[dict], as_json: bool) -> None:
