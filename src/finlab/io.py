@@ -33,6 +33,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: numeric columns whose values repeat (account ids); the rest are near unique or tiny
+_REPEATING_NUMBERS = {"src_account", "dst_account", "party_id", "household_id", "case_id"}
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: text, and numbers that repeat. Dictionaries on
+    near-unique columns (txn ids, timestamps, amounts) cost time and make files larger."""
+    return [f.name for f in schema
+            if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)
+            or f.name in _REPEATING_NUMBERS]
+
+
 def to_arrow(df: pd.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
     """A table in exactly the schema's column order and types (no pandas metadata)."""
     if isinstance(df, pd.DataFrame):
@@ -81,14 +93,16 @@ class DatasetWriter:
 
     def write(self, rel: str, table: pa.Table) -> None:
         """Write a whole table, e.g. rel="accounts" or rel="labels/cases"."""
-        pq.write_table(table, self._path(rel), compression=COMPRESSION)
+        pq.write_table(table, self._path(rel), compression=COMPRESSION,
+                       use_dictionary=_dictionary_columns(table.schema))
         self.row_counts[rel] = table.num_rows
 
     def append(self, rel: str, table: pa.Table) -> None:
         """Append a block of rows to a table written in pieces (one row group per block)."""
         writer = self._writers.get(rel)
         if writer is None:
-            writer = pq.ParquetWriter(self._path(rel), table.schema, compression=COMPRESSION)
+            writer = pq.ParquetWriter(self._path(rel), table.schema, compression=COMPRESSION,
+                                      use_dictionary=_dictionary_columns(table.schema))
             self._writers[rel] = writer
             self.row_counts.setdefault(rel, 0)
         if table.num_rows:
