@@ -169,6 +169,19 @@ class Scenario(StrictModel):
         return 1.0 if currency == self.base_currency else self.fx_rates[currency]
 
 
+class Configurable:
+    """A plugin configured by its nested `Params` model: given a dict (from YAML), a model, or
+    nothing (the defaults), it keeps validated parameters in `self.params`."""
+
+    class Params(StrictModel):
+        pass
+
+    def __init__(self, params: StrictModel | dict | None = None) -> None:
+        if not isinstance(params, StrictModel):
+            params = self.Params.model_validate(params or {})
+        self.params = params
+
+
 # --- loading with readable errors -------------------------------------------------------------
 
 

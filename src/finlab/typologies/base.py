@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.config import StrictModel
+from finlab.config import Configurable, StrictModel
 from finlab.registry import Registry
 from finlab.world.population import World
 from finlab.world.streams import DAY, Clock, Streams, TxnBlock, Window, materialize
@@ -67,7 +67,7 @@ class Cases:
         return self.typology.startswith("decoy:")
 
 
-class Typology:
+class Typology(Configurable):
     """A suspicious payment pattern (or a benign look-alike). Subclasses define Params and plan."""
 
     name: ClassVar[str]
@@ -75,11 +75,6 @@ class Typology:
 
     class Params(ParamsModel):
         pass
-
-    def __init__(self, params: StrictModel | dict | None = None) -> None:
-        if not isinstance(params, StrictModel):
-            params = self.Params.model_validate(params or {})
-        self.params = params
 
     @property
     def label(self) -> str:

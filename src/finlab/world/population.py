@@ -75,6 +75,7 @@ class World:
     merchants: dict[str, np.ndarray] = field(default_factory=dict)  # category -> party positions
     vocab: Vocabulary = field(default_factory=Vocabulary)
     labels: Vocabulary = field(default_factory=Vocabulary)  # typology and look-alike names
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---- derived lookups -------------------------------------------------------------------
     @property
@@ -93,15 +94,19 @@ class World:
         return np.array([getattr(c, name) for c in self.scenario.countries])
 
     def account_fx(self) -> np.ndarray:
-        """Base-currency value of one unit of each account's currency."""
-        sc = self.scenario
-        return np.array([sc.fx(c.currency) for c in sc.countries], dtype=np.float64)[self.acc_country]
+        """Base-currency value of one unit of each account's currency (computed once)."""
+        if "_fx" not in self._cache:
+            sc = self.scenario
+            rates = np.array([sc.fx(c.currency) for c in sc.countries], dtype=np.float64)
+            self._cache["_fx"] = rates[self.acc_country]
+        return self._cache["_fx"]
 
     def account_utc_offset_s(self) -> np.ndarray:
-        """Each account holder's UTC offset in seconds (the country of its bank)."""
-        return (self.country_attr("utc_offset").astype(np.float64) * 3600).astype(np.int64)[
-            self.acc_country
-        ]
+        """Each account holder's UTC offset in seconds, the country of its bank (computed once)."""
+        if "_offset" not in self._cache:
+            hours = self.country_attr("utc_offset").astype(np.float64)
+            self._cache["_offset"] = (hours * 3600).astype(np.int64)[self.acc_country]
+        return self._cache["_offset"]
 
     def epoch(self) -> int:
         """UTC seconds of the period's first midnight."""

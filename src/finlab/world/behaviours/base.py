@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.config import StrictModel
+from finlab.config import Configurable, StrictModel
 from finlab.registry import Registry
 from finlab.schema import CHANNELS
 from finlab.world.population import World
@@ -14,7 +14,7 @@ from finlab.world.rhythm import hour_code, weekday_code
 from finlab.world.streams import Streams
 
 
-class Behaviour:
+class Behaviour(Configurable):
     """Ordinary activity of the population. Subclasses define `Params` and `plan`."""
 
     name: ClassVar[str]
@@ -23,11 +23,6 @@ class Behaviour:
 
     class Params(StrictModel):
         pass
-
-    def __init__(self, params: StrictModel | dict | None = None) -> None:
-        if not isinstance(params, StrictModel):
-            params = self.Params.model_validate(params or {})
-        self.params = params
 
     def plan(self, world: World, rng: np.random.Generator) -> list[Streams]:
         raise NotImplementedError
