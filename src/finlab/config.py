@@ -185,7 +185,7 @@ class Configurable:
 # --- loading with readable errors -------------------------------------------------------------
 
 
-def _line_index(text: str) -> dict[tuple, int]:
+def line_index(text: str) -> dict[tuple, int]:
     """Map each key path in a YAML document to its 1-based line, for error messages."""
     lines: dict[tuple, int] = {}
     try:
@@ -300,7 +300,7 @@ def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None,
     """Validate a parsed scenario; return it (or None) and every error found."""
     from finlab.world.behaviours import BEHAVIOURS  # plugins register on import
 
-    lines = _line_index(text)
+    lines = line_index(text)
     if not isinstance(data, dict):
         return None, [f"{source}: a scenario must be a mapping of keys to values"]
     errors: list[str] = []

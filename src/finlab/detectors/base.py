@@ -1,0 +1,118 @@
+"""The detector contract: `fit(data, labels=None) -> self`, `score(data) -> Series` (higher is more
+suspicious, indexed by account_id or txn_id), `explain(data, ids) -> DataFrame` (why).
+
+A detector never sees labels in `score`: it receives the dataset without them. Parameters come
+from a pydantic `Params` model (unknown keys forbidden); learned state lives in attributes ending
+in "_", as in scikit-learn.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from finlab.config import Configurable
+from finlab.errors import InputError
+from finlab.features import DEFAULT_WINDOWS, account_features, as_of_time
+from finlab.registry import Registry
+from finlab.schema import Dataset, Labels
+
+Level = Literal["account", "transaction"]
+
+
+class Detector(Configurable):
+    """One way of ranking accounts (or transactions) by how suspicious they look."""
+
+    name: ClassVar[str]
+    level: ClassVar[Level] = "account"
+    supervised: ClassVar[bool] = False
+    family: ClassVar[str] = "other"
+
+    def fit(self, data: Dataset, labels: Labels | None = None) -> Detector:
+        """Learn what the detector needs from a training dataset; unsupervised ones only check
+        their input. Returns self."""
+        if self.supervised:
+            require_labels(self, labels if labels is not None else data.labels)
+        self.fitted_ = True
+        return self
+
+    def score(self, data: Dataset) -> pd.Series:
+        raise NotImplementedError
+
+    def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
+        """Why these ids scored as they did: columns id, reason, value, weight (one row per
+        reason, most important first)."""
+        raise NotImplementedError
+
+    def check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise InputError(f"detector {self.name!r}: call fit() before score()")
+
+
+DETECTORS: Registry[type[Detector]] = Registry("detector")
+
+
+def make_detector(name: str, params: dict | None = None) -> Detector:
+    """A detector by registry name with validated parameters (unknown keys: InputError)."""
+    from pydantic import ValidationError
+
+    cls = DETECTORS.get(name)
+    try:
+        return cls(params)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(parameters)"
+        raise InputError(f"detector {name!r}: parameter {where}: {first['msg']}") from None
+
+
+def require_labels(detector: Detector, labels: Labels | None) -> Labels:
+    if labels is None:
+        raise InputError(
+            f"detector {detector.name!r} is supervised and the training dataset has no labels "
+            "(labels/ directory); pass a labelled dataset with --train")
+    return labels
+
+
+def suspicious_accounts(labels: Labels) -> np.ndarray:
+    """Account ids that play a role in a suspicious case (look-alikes are not suspicious)."""
+    la = labels.accounts
+    return la.loc[la["case_id"].notna(), "account_id"].unique()
+
+
+def account_targets(labels: Labels, ids: pd.Index) -> np.ndarray:
+    """1 for accounts with a role in a suspicious case, else 0, aligned with `ids`."""
+    return ids.isin(suspicious_accounts(labels)).astype(np.int8)
+
+
+def explanation(ids, reasons, values, weights) -> pd.DataFrame:
+    """The common explanation frame, sorted by id then weight (largest first)."""
+    df = pd.DataFrame({"id": np.asarray(ids, np.int64), "reason": np.asarray(reasons, object),
+                       "value": np.asarray(values, np.float64),
+                       "weight": np.asarray(weights, np.float64)})
+    return df.sort_values(["id", "weight"], ascending=[True, False], kind="stable").reset_index(
+        drop=True)
+
+
+# --- features shared by detectors, computed once per dataset object and cutoff -------------------
+
+_CACHE: dict[tuple, tuple[weakref.ref, pd.DataFrame]] = {}
+
+
+def features_for(data: Dataset, windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
+    """`account_features` as of the end of `data`, cached for as long as its transactions table
+    lives (several detectors on one dataset compute them once)."""
+    key = (id(data.transactions), id(data.accounts), str(as_of_time(data)), tuple(windows))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is data.transactions:
+        return hit[1]
+    frame = account_features(data, windows=windows)
+    for stale in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
+        del _CACHE[stale]
+    while len(_CACHE) >= 4:
+        del _CACHE[next(iter(_CACHE))]
+    _CACHE[key] = (weakref.ref(data.transactions), frame)
+    return frame

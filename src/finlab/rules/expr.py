@@ -1,0 +1,140 @@
+"""Conditions an analyst writes in a rule file, e.g. `high_risk_count_30d >= 3 and night_share_90d
+> 0.5` or `channel in ("remittance", "p2p_app")`, compiled once into a safe evaluator over
+columns (numpy arrays). Only names, numbers, text, comparisons, `and`/`or`/`not`, arithmetic and
+`abs`/`min`/`max` are allowed; nothing else in Python is reachable."""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+            ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+          ast.Div: operator.truediv}
+_FUNCS = {"abs": lambda x: np.abs(x), "min": np.minimum, "max": np.maximum}
+
+
+class ExpressionError(ValueError):
+    """A condition that cannot be compiled: message names the problem and its column."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    text: str
+    tree: ast.Expression
+    names: frozenset[str]
+
+    def evaluate(self, columns: Mapping[str, np.ndarray],
+                 encode: Mapping[str, Callable[[str], int]] | None = None) -> np.ndarray:
+        """Evaluate over named columns; `encode` turns text constants compared with a coded
+        column (e.g. channel) into its codes."""
+        return _Evaluator(columns, encode or {}).visit(self.tree.body)
+
+
+def compile_expression(text: str, known: set[str] | frozenset[str]) -> Expression:
+    """Parse and check a condition; raise ExpressionError saying what and where."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("empty condition")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"syntax error at column {e.offset}: {e.msg}") from None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id in _FUNCS:
+                continue
+            if node.id not in known:
+                raise ExpressionError(f"unknown name {node.id!r} at column {node.col_offset + 1}"
+                                      f"{_suggest(node.id, known)}")
+            names.add(node.id)
+        elif isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
+                raise ExpressionError(f"only abs(), min() and max() may be called (column "
+                                      f"{node.col_offset + 1})")
+        elif not isinstance(node, _ALLOWED):
+            raise ExpressionError(f"{type(node).__name__} is not allowed in a condition (column "
+                                  f"{getattr(node, 'col_offset', 0) + 1})")
+    return Expression(text, tree, frozenset(names))
+
+
+def _suggest(name: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+_ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub,
+            ast.Compare, ast.BinOp, ast.Name, ast.Load, ast.Constant, ast.Tuple, ast.List,
+            ast.In, ast.NotIn, *_COMPARE, *_ARITH)
+
+
+class _Evaluator(ast.NodeVisitor):
+    def __init__(self, columns, encode):
+        self.columns, self.encode = columns, encode
+
+    def visit_Name(self, node):
+        return np.asarray(self.columns[node.id])
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, bool | int | float | str):
+            return node.value
+        raise ExpressionError(f"constant {node.value!r} is not allowed")
+
+    def visit_BoolOp(self, node):
+        values = [np.asarray(self.visit(v), bool) for v in node.values]
+        op = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        out = values[0]
+        for v in values[1:]:
+            out = op(out, v)
+        return out
+
+    def visit_UnaryOp(self, node):
+        value = self.visit(node.operand)
+        return np.logical_not(value) if isinstance(node.op, ast.Not) else -np.asarray(value)
+
+    def visit_BinOp(self, node):
+        return _ARITH[type(node.op)](np.asarray(self.visit(node.left), float),
+                                     np.asarray(self.visit(node.right), float))
+
+    def visit_Call(self, node):
+        return _FUNCS[node.func.id](*[self.visit(a) for a in node.args])
+
+    def _operand(self, node, other):
+        """A text constant next to a coded column becomes that column's code."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if isinstance(other, ast.Name) and other.id in self.encode:
+                return self.encode[other.id](node.value)
+            raise ExpressionError(f"text {node.value!r} can only be compared with "
+                                  f"{', '.join(self.encode) or 'coded columns'}")
+        if isinstance(node, ast.Tuple | ast.List):
+            return [self._operand(e, other) for e in node.elts]
+        return self.visit(node)
+
+    def visit_Compare(self, node):
+        result = None
+        left_node = node.left
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            left = self._operand(left_node, right_node)
+            right = self._operand(right_node, left_node)
+            if isinstance(op, ast.In | ast.NotIn):
+                if not isinstance(right, list):
+                    raise ExpressionError("`in` needs a list, e.g. channel in (\"remittance\", "
+                                          "\"crypto\")")
+                part = np.isin(left, right)
+                if isinstance(op, ast.NotIn):
+                    part = ~part
+            else:
+                part = _COMPARE[type(op)](left, right)
+            result = part if result is None else np.logical_and(result, part)
+            left_node = right_node
+        return result
+
+    def generic_visit(self, node):
+        raise ExpressionError(f"{type(node).__name__} is not allowed in a condition")
