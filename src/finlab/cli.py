@@ -187,8 +187,9 @@ def frame_table(df, title: str):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for col in df.columns:
-        table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
+    for i, col in enumerate(df.columns):
+        table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left",
+                         no_wrap=i == 0, overflow="fold")
     for row in df.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     return table
@@ -226,9 +227,13 @@ def print_rows(rows: list[dict], as_json: bool) -> None:
     out.print(table)
 
 
-from finlab.interop.cli import register as _register_interop  # noqa: E402  (needs the helpers above)
+from finlab.interop.cli import register as _register_interop
 
 _register_interop(app)
+
+from finlab.detectors.cli import register as _register_detectors
+
+_register_detectors(app, list_app)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -16,9 +16,9 @@ class GradientBoosting(TabularDetector):
     supervised = True
 
     class Params(TabularParams):
-        max_iter: int = Field(150, ge=1, description="boosting rounds")
+        max_iter: int = Field(100, ge=1, description="boosting rounds")
         learning_rate: float = Field(0.1, gt=0, description="shrinkage")
-        max_leaf_nodes: int = Field(31, ge=2)
+        max_leaf_nodes: int = Field(15, ge=2)
         l2_regularization: float = Field(1.0, ge=0)
         class_weight: str | None = Field("balanced", description="'balanced' or null")
 

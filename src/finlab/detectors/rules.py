@@ -15,10 +15,13 @@ from finlab.features import build_ledger
 from finlab.rules import SHIPPED, RuleSet, load_rules
 from finlab.schema import Dataset
 
+TIE_BREAK = 1e-3
+
 
 @DETECTORS.register("rules")
 class RuleDetector(Detector):
     """Indicator rules from YAML files: banded conditions, weighted into typology scores."""
+    # an account's score is its highest typology score (plus 0.001 x the mean of all of them)
 
     family = "rules"
 
@@ -49,7 +52,8 @@ class RuleDetector(Detector):
 
     def score(self, data: Dataset) -> pd.Series:
         _, _, typology = self.evaluate(data)
-        return typology.max(axis=1).rename(self.name)
+        # the highest typology score; the mean of all breaks ties among equal maxima
+        return (typology.max(axis=1) + TIE_BREAK * typology.mean(axis=1)).rename(self.name)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         values, scores, _ = self.evaluate(data)

@@ -158,7 +158,7 @@ class Rule:
             return features[s.feature].to_numpy(np.float64)
         if s.when is not None:
             cols = {n: features[n].to_numpy() for n in self.condition.names}
-            return np.asarray(self.condition.evaluate(cols), np.float64)
+            return np.asarray(self.condition.evaluate(cols), bool).astype(np.float64)
         start = lg.since(s.days)
         window = {k: v[start:] for k, v in payments.items()}
         match = np.asarray(self.condition.evaluate(window, encoders(lg)), bool)
@@ -185,6 +185,8 @@ class RuleSet:
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(values, rule scores, typology scores), each indexed like `features`: what each rule
         looked at, what each rule scored, and the weighted score of each typology."""
+        if self.needs_ledger and lg is None:
+            raise InputError(f"{self.source}: `payments` rules need the ledger (pass lg=)")
         payments = payment_columns(lg) if self.needs_ledger else None
         values, scores = {}, {}
         for rule in self.rules:
@@ -231,7 +233,8 @@ def load_rules(path: str | Path) -> RuleSet:
     errors, rules = [], []
     for i, score in enumerate(spec.scores):
         for j, r in enumerate(score.rules):
-            kind = "feature" if r.feature else "when" if r.when else "payments"
+            kind = ("feature" if r.feature is not None else
+                    "when" if r.when is not None else "payments")
             where = ("scores", i, "rules", j, kind)
             at = f"{source}:{lines.get(where, lines.get(where[:-1], '?'))}: " \
                  f"scores[{i}].rules[{j}].{kind} ({r.id})"
@@ -257,10 +260,10 @@ def _compile(r: RuleSpec, known_features: set[str]) -> Expression | None:
                                   f"{_suggest(r.feature, known_features)}")
         return None
     if r.when is not None:
-        expr = compile_expression(r.when, known_features)
+        expr = compile_expression(r.when, known_features, boolean=True)
         expr.evaluate({n: np.zeros(0) for n in expr.names})  # type errors surface now
         return expr
-    expr = compile_expression(r.payments, set(PAYMENT_FIELDS))
+    expr = compile_expression(r.payments, set(PAYMENT_FIELDS), boolean=True)
     coded = encoders(None)
     dry = {n: np.zeros(0, np.int16 if n in coded else np.float64) for n in PAYMENT_FIELDS}
     expr.evaluate(dry, coded)

@@ -19,6 +19,10 @@ _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _FUNCS = {"abs": lambda x: np.abs(x), "min": np.minimum, "max": np.maximum}
 
 
+#: columns that are true/false on their own and may stand alone as a condition
+_BOOLEAN_NAMES = {"night", "cross_border", "high_risk", "cover_word", "even", "related"}
+
+
 class ExpressionError(ValueError):
     """A condition that cannot be compiled: message names the problem and its column."""
 
@@ -36,8 +40,10 @@ class Expression:
         return _Evaluator(columns, encode or {}).visit(self.tree.body)
 
 
-def compile_expression(text: str, known: set[str] | frozenset[str]) -> Expression:
-    """Parse and check a condition; raise ExpressionError saying what and where."""
+def compile_expression(text: str, known: set[str] | frozenset[str],
+                       boolean: bool = False) -> Expression:
+    """Parse and check an expression (with `boolean`, it must be a true/false test); raise
+    ExpressionError saying what and where."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("empty condition")
     try:
@@ -60,6 +66,14 @@ def compile_expression(text: str, known: set[str] | frozenset[str]) -> Expressio
         elif not isinstance(node, _ALLOWED):
             raise ExpressionError(f"{type(node).__name__} is not allowed in a condition (column "
                                   f"{getattr(node, 'col_offset', 0) + 1})")
+    body = tree.body
+    is_test = isinstance(body, ast.Compare | ast.BoolOp) or (
+        isinstance(body, ast.UnaryOp) and isinstance(body.op, ast.Not)) or (
+        isinstance(body, ast.Constant) and isinstance(body.value, bool)) or (
+        isinstance(body, ast.Name) and body.id in _BOOLEAN_NAMES)
+    if boolean and not is_test:
+        raise ExpressionError("a condition must be a test such as `x >= 3` or `a and b`, "
+                              f"not a value ({ast.unparse(body)})")
     return Expression(text, tree, frozenset(names))
 
 

@@ -1,0 +1,105 @@
+"""Writing a detector's scores and a first look at them: the top ids with their reasons and, on
+labelled data, the average precision on OCSE cases and on all cases."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from finlab.errors import InputError
+from finlab.features import DEFAULT_WINDOWS, as_of_time
+from finlab.schema import Dataset, Labels
+
+SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.float64())])
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write Parquet to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise InputError(f"{path}: cannot be written ({e.strerror})") from None
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def scores_table(scores: pd.Series, level: str) -> pa.Table:
+    return pa.table({"id": scores.index.to_numpy(np.int64),
+                     "level": np.full(len(scores), level, object),
+                     "score": scores.to_numpy(np.float64)}, schema=SCORES)
+
+
+def write_scores(scores: pd.Series, level: str, path: Path, explained: pd.DataFrame | None = None
+                 ) -> None:
+    """Scores as (id, level, score); explanations, if any, beside them."""
+    write_atomic(scores_table(scores, level), path)
+    if explained is not None:
+        write_atomic(pa.Table.from_pandas(explained, preserve_index=False),
+                     Path(path).with_suffix(".explanations.parquet"))
+
+
+def detection_summary(scores: pd.Series, explained: pd.DataFrame, labels: Labels | None,
+                      top: int, reasons: int = 3) -> pd.DataFrame:
+    """The top ids with their score, their leading reasons and (if known) their true role."""
+    best = scores.nlargest(top)
+    why = (explained.groupby("id", sort=False)["reason"]
+           .apply(lambda r: "; ".join(map(str, r.head(reasons)))))
+    frame = pd.DataFrame({"id": best.index, "score": best.round(4).to_numpy(),
+                          "reasons": why.reindex(best.index).fillna("").to_numpy()})
+    if labels is not None:
+        la = labels.accounts.drop_duplicates("account_id").set_index("account_id")
+        role = (la["typology"].astype(str) + ":" + la["role"].astype(str))
+        frame["truth"] = role.reindex(best.index).fillna("ordinary").to_numpy()
+    return frame
+
+
+def evaluation_targets(data: Dataset, lookback_days: int = max(DEFAULT_WINDOWS),
+                       typology: str | None = None) -> tuple[pd.Series, pd.Index]:
+    """(y per account, accounts to leave out): positives are accounts in suspicious cases active
+    within the lookback before the cutoff; accounts whose only cases ended earlier are left out
+    (features as of the cutoff cannot see them, so counting them either way would mislead)."""
+    la, cases = data.labels.accounts, data.labels.cases
+    cutoff = as_of_time(data)
+    recent = cases.loc[cases["last_ts"] >= cutoff - pd.Timedelta(days=lookback_days), "case_id"]
+    in_case = la[la["case_id"].notna()]
+    if typology is not None:
+        in_case = in_case[in_case["typology"].astype(str) == typology]
+    positive = pd.Index(in_case.loc[in_case["case_id"].isin(recent), "account_id"].unique())
+    stale = pd.Index(la.loc[la["case_id"].notna() & ~la["case_id"].isin(recent),
+                            "account_id"].unique()).difference(positive)
+    ids = pd.Index(data.accounts["account_id"])
+    return pd.Series(ids.isin(positive).astype(int), index=ids), stale
+
+
+def average_precision_by_scope(scores: pd.Series, data: Dataset) -> dict[str, tuple[float, float]]:
+    """Account-level average precision and its random baseline on OCSE cases and on all cases."""
+    from sklearn.metrics import average_precision_score
+
+    result = {}
+    for scope, typology in (("OCSE cases", "ocse_payments"), ("all cases", None)):
+        y, stale = evaluation_targets(data, typology=typology)
+        if typology is not None:  # other suspicious accounts are neither hits nor misses here
+            _, others_stale = evaluation_targets(data)
+            la = data.labels.accounts
+            others = pd.Index(la.loc[la["case_id"].notna(), "account_id"].unique())
+            stale = stale.union(others.difference(y.index[y == 1])).union(others_stale)
+        keep = ~y.index.isin(stale)
+        y = y[keep]
+        s = scores.reindex(y.index).fillna(scores.min())
+        if y.sum() == 0:
+            continue
+        result[scope] = (float(average_precision_score(y, s)), float(y.mean()))
+    return result
