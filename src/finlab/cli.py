@@ -235,6 +235,10 @@ from finlab.detectors.cli import register as _register_detectors
 
 _register_detectors(app, list_app)
 
+from finlab.evaluate.cli import register as _register_evaluate  # noqa: E402
+
+_register_evaluate(app)
+
 
 def main() -> None:  # pragma: no cover - entry point
     app()

@@ -6,8 +6,10 @@ from __future__ import annotations
 from finlab.detectors.base import DETECTORS, Detector, make_detector
 
 # every detector module registers itself on import; a failing import is an error, never skipped
-from finlab.detectors import (  # noqa: E402,F401  isort: skip
+from finlab.detectors import (  # noqa: F401  isort: skip
     gradient_boosting, isolation_forest, logistic_regression, rules,
+    dense_flow, gather_scatter, scatter_gather, shared_beneficiary, time_cycles,
+    watchlist_pagerank,
 )
 
 __all__ = ["DETECTORS", "Detector", "make_detector"]

@@ -31,6 +31,9 @@ class Detector(Configurable):
     level: ClassVar[Level] = "account"
     supervised: ClassVar[bool] = False
     family: ClassVar[str] = "other"
+    #: what it learns names accounts of the training world (a watchlist), so it carries over to
+    #: later data of the same world, not to another world
+    learns_account_ids: ClassVar[bool] = False
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> Detector:
         """Learn what the detector needs from a training dataset; unsupervised ones only check
@@ -112,7 +115,7 @@ def features_for(data: Dataset, windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.
     frame = account_features(data, windows=windows)
     for stale in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
         del _CACHE[stale]
-    while len(_CACHE) >= 4:
+    while len(_CACHE) >= 8:  # an experiment scores up to ~7 cutoffs of one dataset
         del _CACHE[next(iter(_CACHE))]
     _CACHE[key] = (weakref.ref(data.transactions), frame)
     return frame

@@ -75,7 +75,7 @@ def last_incoming(lg: Ledger) -> np.ndarray:
     t = np.r_[lg.t, lg.t]
     is_in = np.r_[np.ones(n, bool), np.zeros(n, bool)]
     # group by account, then time; at equal times the payment out comes first (strictly before)
-    order = np.lexsort((is_in, t, account))
+    order = np.argsort(account << 35 | t.astype(np.int64) << 1 | is_in)
     acc_sorted = account[order]
     value = np.where(is_in[order], t[order] + 1, 0)  # +1 so that 0 means "none yet"
     scale = np.int64(1) << 33

@@ -1,0 +1,1 @@
+"""Honest evaluation: temporal splits, metrics on the test period only, reports and tracking."""

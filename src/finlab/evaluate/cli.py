@@ -1,0 +1,139 @@
+"""`finlab run`, `finlab compare` and `finlab demo`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ROOT = Path(__file__).resolve().parents[3]  # the repository, for the shipped YAML files
+
+#: metric -> column heading in tables
+COLUMNS = {"average_precision": "AP", "roc_auc": "ROC AUC", "f1": "F1",
+           "precision_at_budget": "P@budget", "recall_at_budget": "R@budget",
+           "median_days_to_detection": "days to detect"}
+
+
+def register(app: typer.Typer) -> None:
+    from finlab.cli import err, frame_table, out, user_errors
+
+    def say(msg: str) -> None:
+        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
+
+    def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
+                      tracking_uri: str | None):
+        from finlab.evaluate.experiment import load_experiment, run_experiment
+        from finlab.evaluate.tracking import TrackingError
+
+        exp, _ = load_experiment(experiment)
+        start = time.perf_counter()
+        try:
+            result = run_experiment(exp, Path(experiment).absolute().parent, out_dir,
+                                    dataset=dataset, tracking_uri=tracking_uri, progress=say)
+        except TrackingError:
+            out.print(frame_table(comparison([(str(out_dir), _read(out_dir))]),
+                                  f"{exp.name}: account level, test period"))
+            raise
+        out.print(frame_table(comparison([(str(out_dir), result.metrics)]),
+                              f"{exp.name}: account level, test period"))
+        out.print(f"wrote {out_dir}/metrics.json, {out_dir}/scores/, {out_dir}/report.html "
+                  f"in {time.perf_counter() - start:.0f} s")
+        return result
+
+    @app.command()
+    @user_errors
+    def run(
+        experiment: Annotated[Path, typer.Argument(help="An experiment YAML file.")],
+        out_dir: Annotated[Path, typer.Option("--out", help="Directory for the results.")],
+        dataset: Annotated[Path | None, typer.Option(
+            help="Use this dataset directory instead of the experiment's data.")] = None,
+        tracking_uri: Annotated[str | None, typer.Option(
+            help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+    ) -> None:
+        """Fit on the training period, pick thresholds on validation, score the test period;
+        write metrics.json, scores/, report.html and mlflow runs."""
+        run_and_print(experiment, out_dir, dataset, tracking_uri)
+
+    @app.command()
+    @user_errors
+    def compare(
+        dirs: Annotated[list[Path], typer.Argument(help="Result directories of finlab run.")],
+        level: Annotated[str, typer.Option(help="account or case")] = "account",
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """One table of the same metrics across runs."""
+        table = comparison([(str(d), _read(d)) for d in dirs], level)
+        if as_json:
+            import sys
+
+            sys.stdout.write(table.to_json(orient="records", indent=2) + "\n")
+            return
+        out.print(frame_table(table, f"{level} level, test period"))
+
+    @app.command()
+    @user_errors
+    def demo(
+        out_dir: Annotated[Path, typer.Option("--out", help="Where to write everything.")] =
+        Path("finlab-demo"),
+    ) -> None:
+        """Generate the classroom world, run experiments/baseline.yaml on it, write the report
+        and an mlflow run, and say how to open them."""
+        from finlab.config import load_scenario
+        from finlab.errors import InputError
+        from finlab.generate import generate
+
+        start = time.perf_counter()
+        scenario, experiment = ROOT / "synthetic" / "classroom.yaml", \
+            ROOT / "experiments" / "baseline.yaml"
+        for p in (scenario, experiment):
+            if not p.exists():
+                raise InputError(f"{p}: missing; finlab demo runs from a clone of the repository")
+        data = out_dir / "classroom"
+        say(f"generating the classroom world into {data}")
+        generate(load_scenario(scenario), data, force=True)
+        db = (out_dir / "mlflow.db").absolute()
+        uri = f"sqlite:///{db}"
+        run_and_print(experiment, out_dir / "baseline", data, uri)
+        report = (out_dir / "baseline" / "report.html").absolute()
+        out.print(f"\nreport: {report}")
+        out.print("mlflow UI: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui "
+                  f"--backend-store-uri {uri} --host 127.0.0.1 --workers 1")
+        out.print(f"demo finished in {time.perf_counter() - start:.0f} s")
+
+
+def _read(d: Path) -> dict:
+    from finlab.errors import InputError
+
+    path = Path(d) / "metrics.json"
+    if not path.exists():
+        raise InputError(f"{path}: missing; is {d} a finlab run directory?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (line {e.lineno})") from None
+
+
+def comparison(results: list[tuple[str, dict]], level: str = "account"):
+    """Rows of (run, detector) with the headline metrics; mean ± spread where seeds repeat."""
+    import pandas as pd
+
+    rows = []
+    for run, metrics in results:
+        for name, levels in metrics["detectors"].items():
+            m = (levels or {}).get(level)
+            row = {"run": run, "detector": name}
+            for col, heading in COLUMNS.items():
+                row[heading] = _fmt(m.get(col) if m else None)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict):
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+    return f"{value:.3f}"

@@ -1,0 +1,288 @@
+"""Experiments: a YAML file names the data, the split, the detectors, the alert budget and the
+seeds; `run_experiment` fits on the training period, chooses thresholds on validation, scores
+the test period and writes metrics.json, scores/, report.html and one mlflow run per detector
+and seed."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+
+from finlab.config import StrictModel, format_errors, line_index, read_yaml
+from finlab.errors import InputError
+from finlab.schema import Dataset
+
+
+class DetectorSpec(StrictModel):
+    name: str
+    label: str | None = Field(None, description="name in reports (default: the detector name)")
+    params: dict = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class SplitSpec(StrictModel):
+    kind: Literal["temporal"] = "temporal"
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+
+
+class BudgetSpec(StrictModel):
+    alerts_per_month: int = Field(50, ge=1, description="accounts analysts can review a month")
+
+
+class Experiment(StrictModel):
+    name: str
+    description: str = ""
+    scenario: str | None = Field(None, description="scenario YAML to generate (relative to "
+                                 "this file)")
+    dataset: str | None = Field(None, description="an existing dataset directory")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    detectors: list[DetectorSpec] = Field(..., min_length=1)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    checkpoints: int = Field(4, ge=1, le=12, description="scorings within the test period, "
+                             "for days to detection")
+
+    @model_validator(mode="after")
+    def _data(self) -> Experiment:
+        if (self.scenario is None) == (self.dataset is None):
+            raise ValueError("give exactly one of scenario (to generate) or dataset (a directory)")
+        keys = [d.key for d in self.detectors]
+        if len(set(keys)) != len(keys):
+            raise ValueError("detectors repeat; give each a distinct label")
+        return self
+
+
+def load_experiment(path: Path | str) -> tuple[Experiment, Path]:
+    """Read and validate an experiment file (errors: file:line: field: what is allowed)."""
+    from finlab.detectors import DETECTORS, make_detector
+
+    data, text = read_yaml(path)
+    lines = line_index(text)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: an experiment must be a mapping of keys to values")
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as e:
+        raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
+    errors = []
+    for i, d in enumerate(exp.detectors):
+        where = f"{path}:{lines.get(('detectors', i, 'name'), '?')}: detectors[{i}]"
+        if d.name not in DETECTORS:
+            errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
+                          f"{', '.join(DETECTORS.names())}")
+            continue
+        try:
+            make_detector(d.name, d.params)
+        except InputError as e:
+            errors.append(f"{where}.params: {e}")
+    if errors:
+        raise InputError("\n".join(errors))
+    return exp, Path(path).resolve().parent
+
+
+@dataclass
+class DetectorRun:
+    """What one detector and seed produced: test scores, thresholds and metrics."""
+
+    key: str
+    seed: int
+    detector: object
+    threshold: float
+    validation_scores: pd.Series
+    test_scores: pd.Series
+    metrics: dict
+    explanations: pd.DataFrame
+    seconds: float
+
+
+@dataclass
+class ExperimentResult:
+    experiment: Experiment
+    metrics: dict
+    runs: list[DetectorRun] = field(default_factory=list)
+    out: Path | None = None
+
+
+def seeded_params(spec: DetectorSpec, seed: int) -> dict:
+    from finlab.detectors import DETECTORS
+
+    params = dict(spec.params)
+    if "seed" in DETECTORS.get(spec.name).Params.model_fields and "seed" not in params:
+        params["seed"] = seed
+    return params
+
+
+def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
+                     progress: Callable[[str], None] = lambda msg: None) -> list[DetectorRun]:
+    """Fit every detector on the training period, choose its threshold on validation and score
+    the test period (plus checkpoints inside it for days to detection)."""
+    from finlab.detectors import make_detector
+    from finlab.evaluate.metrics import account_metrics, best_f1_threshold, case_metrics, top_k
+    from finlab.evaluate.splits import period_targets, temporal_split, until
+
+    split = temporal_split(ds, exp.split.fractions)
+    train = until(ds, split.train_end)
+    validation = until(ds, split.validation_end).without_labels()
+    test = until(ds, split.end).without_labels()
+    val_targets = period_targets(ds, split.train_end, split.validation_end)
+    test_targets = period_targets(ds, split.validation_end, split.end)
+    test_days = (split.end - split.validation_end).total_seconds() / 86_400
+    budget = max(1, round(exp.budget.alerts_per_month * test_days / 30))
+    step = (split.end - split.validation_end) / exp.checkpoints
+    checkpoints = [split.validation_end + step * (j + 1) for j in range(exp.checkpoints - 1)]
+    views = [until(ds, c).without_labels() for c in checkpoints]
+    runs = []
+    for spec in exp.detectors:
+        progress(f"{spec.key} (seed {seed}): fit on the training period")
+        start = time.perf_counter()
+        det = make_detector(spec.name, seeded_params(spec, seed))
+        det.fit(train, train.labels)
+        val_scores = det.score(validation)
+        yv = val_targets.y
+        threshold = best_f1_threshold(
+            yv.to_numpy(), val_scores.reindex(yv.index).fillna(val_scores.min()).to_numpy())
+        progress(f"{spec.key} (seed {seed}): score the test period")
+        test_scores = det.score(test)
+        detected_at = pd.Series(dtype="datetime64[ns, UTC]")
+        for c, view in zip([*checkpoints, split.end], [*views, test], strict=True):
+            s = test_scores if view is test else det.score(view)
+            elapsed = (c - split.validation_end).total_seconds() / 86_400
+            k = max(1, round(exp.budget.alerts_per_month * elapsed / 30))
+            new = top_k(s.reindex(test_targets.y.index).fillna(s.min()), k).difference(
+                detected_at.index)
+            detected_at = pd.concat([detected_at, pd.Series(c, index=new)])
+        account = account_metrics(test_scores, test_targets, threshold, budget, detected_at)
+        case = case_metrics(test_scores, test_targets, budget, detected_at)
+        metrics = {"account": account, "transaction": None, "case": case}
+        top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
+        runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,
+                                det.explain(test, top_ids), time.perf_counter() - start))
+    return runs, split, budget
+
+
+def aggregate(per_seed: list[dict]) -> dict:
+    """Mean and spread over seeds for numbers; one seed stays as it is."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+
+    def merge(values):
+        first = values[0]
+        if isinstance(first, dict):
+            return {k: merge([v.get(k) for v in values]) for k in first}
+        nums = [v for v in values if isinstance(v, int | float) and v is not None]
+        if len(nums) != len(values):
+            return None if not nums else {"mean": float(np.mean(nums)),
+                                          "std": float(np.std(nums)), "n": len(nums)}
+        return {"mean": float(np.mean(nums)), "std": float(np.std(nums))}
+
+    return merge(per_seed)
+
+
+def clean(obj):
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(clean(payload), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path | None,
+              progress: Callable[[str], None]) -> Dataset:
+    """The experiment's data for one seed: a given dataset directory, or the scenario generated
+    with the seed added to its own (kept under OUT/data/ and reused)."""
+    import finlab
+
+    if dataset is not None or exp.dataset is not None:
+        path = Path(dataset) if dataset is not None else base / exp.dataset
+        return finlab.load(path)
+    from finlab.config import load_scenario
+    from finlab.generate import generate
+
+    scenario = load_scenario(base / exp.scenario)
+    scenario = scenario.model_copy(update={"seed": scenario.seed + seed})
+    target = out / "data" / f"{Path(exp.scenario).stem}-seed{scenario.seed}"
+    if not (target / "manifest.json").exists():
+        progress(f"generating {exp.scenario} with seed {scenario.seed}")
+        generate(scenario, target, force=True)
+    return finlab.load(target)
+
+
+def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | None = None,
+                   tracking_uri: str | None = None,
+                   progress: Callable[[str], None] = lambda msg: None) -> ExperimentResult:
+    """Run every detector over every seed and write the experiment's files into `out`."""
+    from finlab.detectors.report import scores_table, write_atomic
+    from finlab.evaluate import tracking
+    from finlab.evaluate.report import write_report
+
+    out = Path(out)
+    (out / "scores").mkdir(parents=True, exist_ok=True)
+    runs: list[DetectorRun] = []
+    split = budget = None
+    for seed in exp.seeds:
+        ds = load_data(exp, base, out, seed, dataset, progress)
+        seed_runs, split, budget = evaluate_dataset(exp, ds, seed, progress)
+        runs.extend(seed_runs)
+    keys = [d.key for d in exp.detectors]
+    metrics = {
+        "experiment": exp.name,
+        "split": split.as_dict(),
+        "budgets": {"alerts_per_month": exp.budget.alerts_per_month, "test_alerts": budget},
+        "seeds": exp.seeds,
+        "detectors": {k: aggregate([r.metrics for r in runs if r.key == k]) for k in keys},
+    }
+    write_json_atomic(out / "metrics.json", metrics)
+    first = {r.key: r for r in runs if r.seed == exp.seeds[0]}
+    for key, r in first.items():
+        write_atomic(scores_table(r.test_scores, r.detector.level), out / "scores" /
+                     f"{key}.parquet")
+    curves, alerts = {}, []
+    ds_labels = ds.labels
+    from finlab.evaluate.splits import period_targets
+
+    targets = period_targets(ds, split.validation_end, split.end)
+    truth = _truth(ds_labels)
+    for key, r in first.items():
+        s = r.test_scores.reindex(targets.y.index).fillna(r.test_scores.min())
+        curves[key] = {"y": targets.y.to_numpy(), "score": s.to_numpy()}
+        why = r.explanations.groupby("id", sort=False)["reason"].apply(
+            lambda x: "; ".join(map(str, x.head(3))))
+        top = s.nlargest(10)
+        alerts.append(pd.DataFrame({"detector": key, "id": top.index, "score": top.to_numpy(),
+                                    "truth": truth.reindex(top.index).fillna("ordinary").to_numpy(),
+                                    "reasons": why.reindex(top.index).fillna("").to_numpy()}))
+    report = write_report(out / "report.html", clean(metrics), curves,
+                          pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}")
+    tracking.log_runs(exp, runs, metrics, out, report, tracking_uri, progress)
+    return ExperimentResult(exp, metrics, runs, out)
+
+
+def _truth(labels) -> pd.Series:
+    la = labels.accounts.drop_duplicates("account_id").set_index("account_id")
+    return la["typology"].astype(str) + ":" + la["role"].astype(str)
