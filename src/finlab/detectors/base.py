@@ -17,7 +17,7 @@ import pandas as pd
 
 from finlab.config import Configurable
 from finlab.errors import InputError
-from finlab.features import DEFAULT_WINDOWS, account_features, as_of_time
+from finlab.features import DEFAULT_WINDOWS, as_of_time, build_ledger, ledger_features
 from finlab.registry import Registry
 from finlab.schema import Dataset, Labels
 
@@ -100,22 +100,34 @@ def explanation(ids, reasons, values, weights) -> pd.DataFrame:
         drop=True)
 
 
-# --- features shared by detectors, computed once per dataset object and cutoff -------------------
+# --- ledgers and features shared by detectors, computed once per dataset object and cutoff -------
 
-_CACHE: dict[tuple, tuple[weakref.ref, pd.DataFrame]] = {}
+_CACHE: dict[tuple, tuple[weakref.ref, object]] = {}
 
 
-def features_for(data: Dataset, windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
-    """`account_features` as of the end of `data`, cached for as long as its transactions table
-    lives (several detectors on one dataset compute them once)."""
-    key = (id(data.transactions), id(data.accounts), str(as_of_time(data)), tuple(windows))
+def cached(data: Dataset, what: tuple, compute):
+    """Memoise `compute()` for as long as `data.transactions` lives: several detectors and rule
+    files on one dataset build the ledger and the features once, and a detector's score and
+    explain share their intermediate results."""
+    key = (id(data.transactions), id(data.accounts), str(as_of_time(data)), *what)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is data.transactions:
         return hit[1]
-    frame = account_features(data, windows=windows)
+    value = compute()
     for stale in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
         del _CACHE[stale]
-    while len(_CACHE) >= 8:  # an experiment scores up to ~7 cutoffs of one dataset
+    while len(_CACHE) >= 12:  # an experiment looks at up to ~7 cutoffs of one dataset
         del _CACHE[next(iter(_CACHE))]
-    _CACHE[key] = (weakref.ref(data.transactions), frame)
-    return frame
+    _CACHE[key] = (weakref.ref(data.transactions), value)
+    return value
+
+
+def ledger_for(data: Dataset):
+    """The ledger of `data` as of its end, cached."""
+    return cached(data, ("ledger",), lambda: build_ledger(data))
+
+
+def features_for(data: Dataset, windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
+    """`account_features` as of the end of `data`, cached."""
+    return cached(data, ("features", tuple(windows)),
+                   lambda: ledger_features(ledger_for(data), windows))

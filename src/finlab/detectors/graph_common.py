@@ -9,16 +9,15 @@ Everything is vectorized over transactions and accounts: a time-window look-up i
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from finlab.features import as_of_time, build_ledger
+from finlab.detectors.base import cached, ledger_for
 from finlab.features.ledger import DAY, Ledger
-from finlab.schema import CHANNELS, Dataset
+from finlab.schema import CHANNELS
 
 __all__ = [
     "DAY", "TimeIndex", "account_positions", "as_series", "best_per_account", "cached",
@@ -26,35 +25,8 @@ __all__ = [
     "format_accounts", "ledger_of", "pair_matrix",
 ]
 
-# --- per-dataset memo: a ledger (and detector intermediates) live as long as the transactions --
-
-_MEMO: dict[tuple, tuple[weakref.ref, object]] = {}
-_MEMO_SIZE = 6
-
-
-def _data_key(data: Dataset) -> tuple:
-    return (id(data.transactions), id(data.accounts), str(as_of_time(data)))
-
-
-def cached(data: Dataset, key: tuple, compute: Callable[[], object]) -> object:
-    """`compute()` once per dataset object (and key): score and explain of one detector on one
-    dataset share their intermediate results, several detectors share the ledger."""
-    full = _data_key(data) + tuple(key)
-    hit = _MEMO.get(full)
-    if hit is not None and hit[0]() is data.transactions:
-        return hit[1]
-    value = compute()
-    for stale in [k for k, (ref, _) in _MEMO.items() if ref() is None]:
-        del _MEMO[stale]
-    while len(_MEMO) >= _MEMO_SIZE:
-        del _MEMO[next(iter(_MEMO))]
-    _MEMO[full] = (weakref.ref(data.transactions), value)
-    return value
-
-
-def ledger_of(data: Dataset) -> Ledger:
-    """The ledger of `data` as of its end (built once per dataset object)."""
-    return cached(data, ("ledger",), lambda: build_ledger(data))
+# the per-dataset memo is the one of detectors.base: ledgers and intermediates are shared
+ledger_of = ledger_for
 
 
 # --- rows and accounts ---------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation, features_for
-from finlab.features import build_ledger
+from finlab.detectors.base import DETECTORS, Detector, explanation, features_for, ledger_for
 from finlab.rules import SHIPPED, RuleSet, load_rules
 from finlab.schema import Dataset
 
@@ -43,10 +42,8 @@ class RuleDetector(Detector):
         """Per account: rule values, rule scores and typology scores of every rule file."""
         self.check_fitted()
         parts = []
-        ledger = None
         for rs in self.rule_sets():
-            if rs.needs_ledger and ledger is None:
-                ledger = build_ledger(data)
+            ledger = ledger_for(data) if rs.needs_ledger else None
             parts.append(rs.evaluate(features_for(data, tuple(rs.spec.windows)), ledger))
         return tuple(pd.concat([p[i] for p in parts], axis=1) for i in range(3))
 
