@@ -50,10 +50,10 @@ class DenseFlow(Detector):
             7.0, gt=0, description="days after a payment in during which money paid out counts "
                                    "as passed through")
         max_pair_payments: int = Field(
-            3, ge=1, description="only pairs with at most this many payments in the data count "
+            4, ge=1, description="only pairs with at most this many payments in the data count "
                                  "(regular partners are ordinary business)")
         flow_unit: float = Field(
-            100.0, gt=0, description="base-currency unit of the log flow term")
+            1000.0, gt=0, description="base-currency unit of the log flow term")
         propagate: float = Field(
             0.5, ge=0, le=1, description="share of a middle's score passed to its payers and "
                                          "payees (times their flow share)")

@@ -16,7 +16,9 @@ are expanded in chunks of at most that many candidates and, if a level still hol
 paths than that, the ones moving the least money are dropped).
 
 An account scores log1p of the summed weight of the distinct cycles (by set of accounts) it lies
-on, a cycle weighing its length minus one: long cycles are rarer by chance.
+on, a cycle weighing its length minus one: long cycles are rarer by chance. Accounts on no cycle
+score below every account on one (at most `chain_weight`), by the open chains of two or more
+such hops that pass through them: money moved on in time, keeping its value, but not (yet) back.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class TimeCycles(Detector):
             ["card", "cash"], description="channels left out (shops, ATMs)")
         days: int | None = Field(
             None, ge=1, description="trailing window of days of payments searched (None: all)")
+        chain_weight: float = Field(
+            0.5, ge=0, le=0.69, description="accounts on no cycle score up to this by the open "
+                                            "time-respecting chains (2+ hops) through them")
         max_frontier: int = Field(
             5_000_000, ge=1_000, description="bound on candidate and open paths held at once")
 
@@ -113,6 +118,7 @@ class TimeCycles(Detector):
         nodes = np.stack([lg.src[rows], lg.dst[rows]], axis=1).astype(np.int32)
         found_nodes: list[np.ndarray] = []
         found_rows: list[np.ndarray] = []
+        chains = np.zeros(lg.n_accounts)
         truncated = 0
         for hops in range(1, p.max_length):
             if path_rows.shape[0] == 0:
@@ -146,6 +152,7 @@ class TimeCycles(Detector):
                 parent, nxt = parent[top], nxt[top]
             path_rows = np.concatenate([path_rows[parent], nxt[:, None]], axis=1)
             nodes = np.concatenate([nodes[parent], lg.dst[nxt][:, None].astype(np.int32)], axis=1)
+            chains += np.bincount(nodes.ravel(), minlength=lg.n_accounts)  # open chains
 
         # distinct cycles by their set of accounts; padded to max_length with -1
         L = p.max_length
@@ -165,7 +172,10 @@ class TimeCycles(Detector):
         total = np.bincount(cyc_nodes[member], weights=np.repeat(weight, length),
                             minlength=lg.n_accounts)
         count = np.bincount(cyc_nodes[member], minlength=lg.n_accounts)
-        return {"lg": lg, "score": np.log1p(total), "count": count, "nodes": cyc_nodes,
+        # accounts on no cycle rank below those on one, by the open chains through them
+        open_rank = np.log1p(chains) / (np.log1p(chains.max()) if chains.max() > 0 else 1.0)
+        score = np.where(total > 0, np.log1p(total), p.chain_weight * open_rank)
+        return {"lg": lg, "score": score, "count": count, "chains": chains, "nodes": cyc_nodes,
                 "rows": cyc_rows, "length": length, "weight": weight,
                 "truncated": truncated}
 
@@ -189,6 +199,9 @@ class TimeCycles(Detector):
         for aid, a, ok in zip(ids, pos, known):
             if not ok or r["count"][a] == 0:
                 add(aid, "on no time-respecting cycle", 0.0, 0.0)
+                if ok and r["chains"][a] > 0:
+                    add(aid, f"on {int(r['chains'][a])} open time-respecting chains of 2 or "
+                        "more hops", float(r["chains"][a]), float(r["score"][a]))
                 continue
             add(aid, f"on {int(r['count'][a])} distinct time-respecting cycles",
                 float(r["count"][a]), float(np.expm1(r["score"][a])))

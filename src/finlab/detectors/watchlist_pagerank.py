@@ -11,7 +11,10 @@ divided by the account's degree ** `degree_power`.
 
 Labels enter only through the watchlist: `fit` takes the accounts flagged in the observed labels
 (`labels.observed`, flagged strictly before the end of the training data) or the `watchlist`
-parameter; `score` never reads labels. Listed accounts score above every other account.
+parameter; `score` never reads labels. Listed accounts score above every other account. When none of the
+listed accounts is in the scored data (a watchlist of another population), the walk restarts
+instead on accounts whose country, account kind and bank kind are over-represented on the list
+(a fuzzy match, as CS13 allows), weighted by that over-representation learnt in `fit`.
 """
 
 from __future__ import annotations
