@@ -77,7 +77,12 @@ class WatchlistPageRank(Detector):
         else:
             labels = labels if labels is not None else data.labels
             observed = None if labels is None else labels.observed
-            if observed is None or len(observed) == 0:
+            if (observed is None or len(observed) == 0) and labels is not None:
+                # no investigator's flags (e.g. an imported dataset): the accounts of cases known
+                # in the training data stand in for the FIU's list
+                la = labels.accounts
+                listed = la.loc[la["case_id"].notna(), "account_id"].to_numpy(np.int64)
+            elif observed is None or len(observed) == 0:
                 listed = np.zeros(0, np.int64)
             else:
                 cutoff = as_of_time(data)
@@ -87,7 +92,8 @@ class WatchlistPageRank(Detector):
         listed = np.unique(listed)
         if listed.size == 0:
             raise InputError(f"detector {self.name!r} needs a watchlist: observed labels "
-                             "(labels/observed) in the training data or the `watchlist` parameter")
+                             "(labels/observed) or case labels in the training data, or the "
+                             "`watchlist` parameter")
         self.watchlist_ = listed
         # what the listed accounts look like, for a population none of them belongs to
         profile = _profile(data)

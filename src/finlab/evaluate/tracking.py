@@ -61,7 +61,13 @@ def log_runs(exp, runs, metrics: dict, out: Path, report: Path, uri: str | None,
     uri = uri or default_uri()
     check_reachable(uri)
     progress(f"tracking {len(runs)} runs in {uri}")
+    import logging
+
     import mlflow
+
+    # mlflow's notes on creating tables and on pickled models would drown finlab's own output
+    for name in ("mlflow.store.db.utils", "mlflow.sklearn", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     mlflow.set_tracking_uri(uri)
     name = f"finlab-{exp.name}"
