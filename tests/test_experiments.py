@@ -182,3 +182,19 @@ def test_unreachable_tracking_server_is_one_line_and_files_remain(tiny_dataset_d
     assert len(errors) == 1 and "unreachable" in errors[0]
     assert "Traceback" not in result.output
     assert (out / "metrics.json").exists() and (out / "report.html").exists()
+
+
+def test_every_shipped_yaml_passes_validate():
+    """Scenarios, experiments and rule files all go through `finlab validate`."""
+    from pathlib import Path
+
+    from finlab.cli import app
+
+    root = Path(__file__).parents[1]
+    files = sorted([*root.glob("synthetic/*.yaml"), *root.glob("experiments/*.yaml"),
+                    *root.glob("rules/*.yaml")])
+    assert len(files) >= 7
+    for path in files:
+        result = runner.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 0, (path, result.output)
+        assert "valid" in result.output

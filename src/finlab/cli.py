@@ -68,12 +68,24 @@ def progress_bar():
 @app.command()
 @user_errors
 def validate(
-    file: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
+    file: Annotated[Path, typer.Argument(help="A scenario, experiment or rule YAML file.")],
 ) -> None:
-    """Check a scenario file and print every error with its place in the file."""
+    """Check a scenario, experiment or rule file and print every error with its place in it."""
     from finlab.config import read_yaml, scenario_errors
 
     data, text = read_yaml(file)
+    if isinstance(data, dict) and "detectors" in data:
+        from finlab.evaluate.experiment import load_experiment
+
+        load_experiment(file)
+        out.print(f"{file}: valid experiment")
+        return
+    if isinstance(data, dict) and "scores" in data:
+        from finlab.rules import load_rules
+
+        load_rules(file)
+        out.print(f"{file}: valid rule file")
+        return
     _, errors = scenario_errors(data, text, str(file))
     if errors:
         raise FinlabError("\n".join(errors))
