@@ -23,14 +23,13 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     DAY,
+    GraphDetector,
+    GraphParams,
     TimeIndex,
     account_positions,
-    as_series,
-    cached,
     flow_rows,
     format_accounts,
     ledger_of,
@@ -39,13 +38,11 @@ from finlab.schema import Dataset
 
 
 @DETECTORS.register("dense_flow")
-class DenseFlow(Detector):
+class DenseFlow(GraphDetector):
     """Dense flow (FlowScope-like): accounts passing on most of what they get, and their partners."""
 
-    family = "graph"
-    level = "account"
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         max_days: float = Field(
             7.0, gt=0, description="days after a payment in during which money paid out counts "
                                    "as passed through")
@@ -59,18 +56,6 @@ class DenseFlow(Detector):
                                          "payees (times their flow share)")
         hub_degree: int = Field(
             50, ge=1, description="accounts with more distinct counterparties are left out")
-        exclude_channels: list[str] = Field(
-            ["card", "cash"], description="channels left out (shops, ATMs)")
-        days: int | None = Field(
-            None, ge=1, description="trailing window of days of payments used (None: all)")
-
-    def fit(self, data: Dataset, labels=None) -> DenseFlow:
-        self.fitted_ = True  # unsupervised: nothing to learn, labels are ignored
-        return self
-
-    def _compute(self, data: Dataset) -> dict:
-        key = ("dense_flow", self.params.model_dump_json())
-        return cached(data, key, lambda: self._run(data))
 
     def _run(self, data: Dataset) -> dict:
         p = self.params
@@ -110,11 +95,6 @@ class DenseFlow(Detector):
                 "through": through, "received": received, "payer": p.propagate * payer,
                 "payer_of": payer_of, "payee": p.propagate * payee, "payee_of": payee_of,
                 "F": F.tocsr()}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()

@@ -20,15 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     DAY,
+    GraphDetector,
+    GraphParams,
     TimeIndex,
     account_positions,
-    as_series,
     best_per_account,
-    cached,
     distinct_pairs,
     expand,
     flow_rows,
@@ -39,13 +38,11 @@ from finlab.schema import Dataset
 
 
 @DETECTORS.register("gather_scatter")
-class GatherScatter(Detector):
+class GatherScatter(GraphDetector):
     """Gather-scatter: an account paid by many new sources soon pays many new sinks."""
 
-    family = "graph"
-    level = "account"
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         window_days: float = Field(
             10.0, gt=0, description="days of sources before, and of sinks after, an incoming "
                                     "payment")
@@ -58,18 +55,6 @@ class GatherScatter(Detector):
             50, ge=1, description="accounts with more distinct counterparties are left out")
         counterpart_weight: float = Field(
             0.8, ge=0, le=1, description="sources and sinks score this times the hub's window")
-        exclude_channels: list[str] = Field(
-            ["card", "cash"], description="channels left out (shops, ATMs)")
-        days: int | None = Field(
-            None, ge=1, description="trailing window of days of payments searched (None: all)")
-
-    def fit(self, data: Dataset, labels=None) -> GatherScatter:
-        self.fitted_ = True  # unsupervised: nothing to learn, labels are ignored
-        return self
-
-    def _compute(self, data: Dataset) -> dict:
-        key = ("gather_scatter", self.params.model_dump_json())
-        return cached(data, key, lambda: self._run(data))
 
     def _run(self, data: Dataset) -> dict:
         p = self.params
@@ -118,11 +103,6 @@ class GatherScatter(Detector):
                 "n_src": n_src, "n_snk": n_snk, "amount_in": amount_in,
                 "amount_out": amount_out, "through": through, "a_in": a_in, "r_in": r_in,
                 "a_out": a_out, "r_out": r_out}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def _window_text(self, r: dict, j: int) -> str:
         lg = r["lg"]

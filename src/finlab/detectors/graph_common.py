@@ -14,13 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import Field
 
-from finlab.detectors.base import cached, ledger_for
+from finlab.config import StrictModel
+from finlab.detectors.base import Detector, cached, ledger_for
 from finlab.features.ledger import DAY, Ledger
-from finlab.schema import CHANNELS
+from finlab.schema import CHANNELS, Dataset
 
 __all__ = [
-    "DAY", "TimeIndex", "account_positions", "as_series", "best_per_account", "cached",
+    "DAY", "GraphDetector", "GraphParams", "TimeIndex", "account_positions", "as_series", "best_per_account", "cached",
     "channel_rows", "distinct_counterparties", "distinct_pairs", "expand", "flow_rows",
     "format_accounts", "ledger_of", "pair_matrix",
 ]
@@ -159,3 +161,37 @@ def expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start = np.cumsum(counts) - counts
     pos = np.arange(parent.size, dtype=np.int64) - start[parent] + lo[parent]
     return parent, pos
+
+
+# --- the shared shape of a graph detector ----------------------------------------------------------
+
+class GraphParams(StrictModel):
+    """Parameters every graph detector has: which payments it reads."""
+
+    exclude_channels: list[str] = Field(
+        ["card", "cash"], description="channels left out (shops, ATMs)")
+    days: int | None = Field(
+        None, ge=1, description="trailing window of days of payments used (None: all)")
+
+
+class GraphDetector(Detector):
+    """An unsupervised graph detector: `_run(data)` computes everything once per dataset (cached
+    with the parameters and `state_key()`), `score` reads its "score" per ledger account."""
+
+    family = "graph"
+
+    def state_key(self) -> tuple:
+        """Learned state that changes the result (beyond the parameters)."""
+        return ()
+
+    def _run(self, data: Dataset) -> dict:
+        raise NotImplementedError
+
+    def _compute(self, data: Dataset) -> dict:
+        key = (self.name, self.params.model_dump_json(), *self.state_key())
+        return cached(data, key, lambda: self._run(data))
+
+    def score(self, data: Dataset) -> pd.Series:
+        self.check_fitted()
+        r = self._compute(data)
+        return as_series(r["lg"], r["score"], self.name)

@@ -20,15 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     DAY,
+    GraphDetector,
+    GraphParams,
     TimeIndex,
     account_positions,
-    as_series,
     best_per_account,
-    cached,
     distinct_pairs,
     expand,
     flow_rows,
@@ -55,13 +54,11 @@ def two_hop_paths(lg, rows: np.ndarray, max_days: float,
 
 
 @DETECTORS.register("scatter_gather")
-class ScatterGather(Detector):
+class ScatterGather(GraphDetector):
     """Scatter-gather: a source pays intermediaries who all forward to one sink soon after."""
 
-    family = "graph"
-    level = "account"
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         min_intermediaries: int = Field(
             3, ge=2, description="distinct intermediaries between a source and a sink")
         max_days: float = Field(
@@ -74,24 +71,12 @@ class ScatterGather(Detector):
             500.0, ge=0, description="base-currency payments below this are not followed")
         hub_degree: int = Field(
             50, ge=1, description="accounts with more distinct counterparties are left out")
-        exclude_channels: list[str] = Field(
-            ["card", "cash"], description="channels left out (shops, ATMs)")
-        days: int | None = Field(
-            None, ge=1, description="trailing window of days of payments searched (None: all)")
 
         @model_validator(mode="after")
         def _band(self):
             if not 0 < self.amount_band[0] <= self.amount_band[1]:
                 raise ValueError("amount_band must be (low, high) with 0 < low <= high")
             return self
-
-    def fit(self, data: Dataset, labels=None) -> ScatterGather:
-        self.fitted_ = True  # unsupervised: nothing to learn, labels are ignored
-        return self
-
-    def _compute(self, data: Dataset) -> dict:
-        key = ("scatter_gather", self.params.model_dump_json())
-        return cached(data, key, lambda: self._run(data))
 
     def _run(self, data: Dataset) -> dict:
         p = self.params
@@ -124,11 +109,6 @@ class ScatterGather(Detector):
                 "src": pat_src, "dst": pat_dst,
                 "k": pat_k, "t_pat": t_pat, "t_mid": t_mid,
                 "n_patterns": np.bincount(who, minlength=n)}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()

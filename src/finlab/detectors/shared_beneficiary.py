@@ -20,12 +20,11 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
+    GraphDetector,
+    GraphParams,
     account_positions,
-    as_series,
-    cached,
     channel_rows,
     format_accounts,
     ledger_of,
@@ -34,13 +33,11 @@ from finlab.schema import Dataset
 
 
 @DETECTORS.register("shared_beneficiary")
-class SharedBeneficiary(Detector):
+class SharedBeneficiary(GraphDetector):
     """Shared beneficiary (CS05): accounts paid by many unrelated senders, and those senders."""
 
-    family = "graph"
-    level = "account"
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         days: int | None = Field(
             None, ge=1, description="trailing window of days before the end of the data "
                                     "(None: all of it)")
@@ -63,15 +60,7 @@ class SharedBeneficiary(Detector):
         sender_weight: float = Field(
             0.8, ge=0, le=1, description="scale of sender scores against beneficiary scores")
 
-    def fit(self, data: Dataset, labels=None) -> SharedBeneficiary:
-        self.fitted_ = True  # unsupervised: nothing to learn, labels are ignored
-        return self
-
     # --- computation ---------------------------------------------------------------------------
-
-    def _compute(self, data: Dataset) -> dict:
-        key = ("shared_beneficiary", self.params.model_dump_json())
-        return cached(data, key, lambda: self._run(data))
 
     def _run(self, data: Dataset) -> dict:
         p = self.params
@@ -123,11 +112,6 @@ class SharedBeneficiary(Detector):
         return {"lg": lg, "score": score, "ben_score": ben_score, "snd_score": snd_score,
                 "best": best, "share": share, "senders": senders, "effective": effective,
                 "small_cb": small_cb_senders, "banks": banks, "countries": countries}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()

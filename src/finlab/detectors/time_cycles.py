@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     DAY,
+    GraphDetector,
+    GraphParams,
     TimeIndex,
     account_positions,
-    as_series,
-    cached,
     expand,
     flow_rows,
     format_accounts,
@@ -46,13 +45,11 @@ from finlab.schema import Dataset
 
 
 @DETECTORS.register("time_cycles")
-class TimeCycles(Detector):
+class TimeCycles(GraphDetector):
     """Time-respecting cycles: money comes back along later payments that keep most of it."""
 
-    family = "graph"
-    level = "account"
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         min_length: int = Field(2, ge=2, le=20, description="fewest hops of a cycle")
         max_length: int = Field(
             8, ge=2, le=20, description="most hops of a cycle (AMLworld / finlab cycles have "
@@ -67,10 +64,6 @@ class TimeCycles(Detector):
                                      "(small change among friends)")
         hub_degree: int = Field(
             50, ge=1, description="accounts with more distinct counterparties are not followed")
-        exclude_channels: list[str] = Field(
-            ["card", "cash"], description="channels left out (shops, ATMs)")
-        days: int | None = Field(
-            None, ge=1, description="trailing window of days of payments searched (None: all)")
         chain_weight: float = Field(
             0.5, ge=0, le=0.69, description="accounts on no cycle score up to this by the open "
                                             "time-respecting chains (2+ hops) through them")
@@ -85,15 +78,7 @@ class TimeCycles(Detector):
                 raise ValueError("amount_band must be (low, high) with 0 < low <= high")
             return self
 
-    def fit(self, data: Dataset, labels=None) -> TimeCycles:
-        self.fitted_ = True  # unsupervised: nothing to learn, labels are ignored
-        return self
-
     # --- the search ----------------------------------------------------------------------------
-
-    def _compute(self, data: Dataset) -> dict:
-        key = ("time_cycles", self.params.model_dump_json())
-        return cached(data, key, lambda: self._run(data))
 
     def _rows(self, lg) -> np.ndarray:
         p = self.params
@@ -178,11 +163,6 @@ class TimeCycles(Detector):
         return {"lg": lg, "score": score, "count": count, "chains": chains, "nodes": cyc_nodes,
                 "rows": cyc_rows, "length": length, "weight": weight,
                 "truncated": truncated}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def explain(self, data: Dataset, ids: Sequence, per_account: int = 3) -> pd.DataFrame:
         self.check_fitted()

@@ -27,12 +27,11 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from finlab.config import StrictModel
-from finlab.detectors.base import DETECTORS, Detector, explanation
+from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
+    GraphDetector,
+    GraphParams,
     account_positions,
-    as_series,
-    cached,
     flow_rows,
     format_accounts,
     ledger_of,
@@ -44,15 +43,13 @@ from finlab.schema import Dataset, Labels
 
 
 @DETECTORS.register("watchlist_pagerank")
-class WatchlistPageRank(Detector):
+class WatchlistPageRank(GraphDetector):
     """Watchlist PageRank (CS13): accounts near listed ones in the payment graph, either way."""
 
-    family = "graph"
-    level = "account"
     supervised = False
     learns_account_ids = True
 
-    class Params(StrictModel):
+    class Params(GraphParams):
         watchlist: list[int] | None = Field(
             None, description="account ids of the watchlist; default: the accounts flagged in "
                               "the training data's observed labels")
@@ -66,10 +63,6 @@ class WatchlistPageRank(Detector):
             0.5, ge=0, le=1, description="visit probability is divided by degree ** this")
         hub_degree: int = Field(
             200, ge=1, description="accounts with more distinct counterparties are left out")
-        exclude_channels: list[str] = Field(
-            ["card", "cash"], description="channels left out (shops, ATMs)")
-        days: int | None = Field(
-            None, ge=1, description="trailing window of days of payments used (None: all)")
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> WatchlistPageRank:
         if self.params.watchlist is not None:
@@ -106,10 +99,8 @@ class WatchlistPageRank(Detector):
         self.fitted_ = True
         return self
 
-    def _compute(self, data: Dataset) -> dict:
-        key = ("watchlist_pagerank", self.params.model_dump_json(),
-               hash(self.watchlist_.tobytes()))
-        return cached(data, key, lambda: self._run(data))
+    def state_key(self) -> tuple:
+        return (hash(self.watchlist_.tobytes()),)
 
     def _run(self, data: Dataset) -> dict:
         p = self.params
@@ -142,11 +133,6 @@ class WatchlistPageRank(Detector):
         score = np.where(listed, on_list, np.minimum(rel, 1.0))
         return {"lg": lg, "score": score, "listed": listed, "ppr": ppr, "S": S,
                 "degree": degree, "by_profile": by_profile, "seeds": seeds}
-
-    def score(self, data: Dataset) -> pd.Series:
-        self.check_fitted()
-        r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
