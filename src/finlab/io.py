@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -144,6 +146,26 @@ class DatasetWriter:
         if self.out.exists():
             shutil.rmtree(self.out)
         os.replace(self.tmp, self.out)
+
+
+@contextmanager
+def atomic_file(path: Path | str):
+    """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure
+    removed, so a reader never sees a half-written file. The temporary file is created
+    exclusively (not with mkstemp) so the result gets the usual umask-based permissions."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        open(tmp, "xb").close()  # noqa: SIM115 - only reserves the name
+    except OSError as e:
+        raise InputError(f"{path}: cannot be written ({e.strerror})") from None
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save(ds: Dataset, out: Path | str, *, force: bool = False, manifest: dict | None = None) -> Path:

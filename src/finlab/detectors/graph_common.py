@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from pydantic import Field
 
 from finlab.config import StrictModel
@@ -22,9 +21,9 @@ from finlab.features.ledger import DAY, Ledger
 from finlab.schema import CHANNELS, Dataset
 
 __all__ = [
-    "DAY", "GraphDetector", "GraphParams", "TimeIndex", "account_positions", "as_series", "best_per_account", "cached",
-    "channel_rows", "distinct_counterparties", "distinct_pairs", "expand", "flow_rows",
-    "format_accounts", "ledger_of", "pair_matrix",
+    "DAY", "GraphDetector", "GraphParams", "TimeIndex", "account_positions", "as_series",
+    "best_per_account", "cached", "channel_rows", "distinct_counterparties", "distinct_pairs",
+    "expand", "flow_rows", "format_accounts", "ledger_of",
 ]
 
 # the per-dataset memo is the one of detectors.base: ledgers and intermediates are shared
@@ -94,13 +93,6 @@ def distinct_counterparties(lg: Ledger, rows: np.ndarray) -> np.ndarray:
     return (np.bincount(pairs // n, minlength=n) + np.bincount(pairs % n, minlength=n))
 
 
-def pair_matrix(lg: Ledger, rows: np.ndarray, weights: np.ndarray | None = None) -> sp.csr_matrix:
-    """Payer x payee matrix summed over `rows` (weights default to 1 per payment)."""
-    n = lg.n_accounts
-    w = np.ones(rows.size) if weights is None else weights
-    return sp.csr_matrix((w, (lg.src[rows], lg.dst[rows])), shape=(n, n))
-
-
 def account_positions(lg: Ledger, ids) -> tuple[np.ndarray, np.ndarray]:
     """Positions of account ids in the ledger and whether each id is known."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -163,7 +155,7 @@ def expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parent, pos
 
 
-# --- the shared shape of a graph detector ----------------------------------------------------------
+# --- the shared shape of a graph detector ---------------------------------------------------
 
 class GraphParams(StrictModel):
     """Parameters every graph detector has: which payments it reads."""

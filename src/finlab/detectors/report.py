@@ -3,8 +3,6 @@ labelled data, the average precision on OCSE cases and on all cases."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, as_of_time
+from finlab.io import atomic_file
 from finlab.schema import Dataset, Labels
 
 SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.float64())])
@@ -21,19 +19,8 @@ SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.flo
 
 def write_atomic(table: pa.Table, path: Path) -> None:
     """Write Parquet to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as e:
-        raise InputError(f"{path}: cannot be written ({e.strerror})") from None
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def scores_table(scores: pd.Series, level: str) -> pa.Table:

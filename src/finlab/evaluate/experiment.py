@@ -202,14 +202,10 @@ def clean(obj):
 
 
 def write_json_atomic(path: Path, payload) -> None:
-    import os
-    import tempfile
+    from finlab.io import atomic_file
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(clean(payload), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(clean(payload), indent=2) + "\n")
 
 
 def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path | None,

@@ -10,7 +10,6 @@ import html
 import io
 import math
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finlab.errors import InputError
+from finlab.io import atomic_file
 
 NA = "n/a"
 MAX_ALERT_ROWS = 100  # per detector, so a large alerts frame cannot blow up the page
@@ -140,19 +139,26 @@ def _scores(curve: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return y, score
 
 
+def _drawable(curves: Mapping, names: list[str], skipped: list[str]):
+    """(name, y, score) of each detector with scores and positives; the others go to `skipped`
+    with the reason."""
+    for name in names:
+        if name not in curves:
+            skipped.append(f"{name} (no scores given)")
+            continue
+        y, score = _scores(curves[name])
+        if len(y) == 0 or y.sum() == 0:
+            skipped.append(f"{name} (no positive accounts)")
+            continue
+        yield name, y, score
+
+
 def _pr_plot(plt, curves: Mapping, names: list[str], colors: dict) -> tuple[str, list[str]]:
     from sklearn.metrics import precision_recall_curve
 
     skipped, shares = [], set()
     with _figure(plt) as (fig, ax):
-        for name in names:
-            if name not in curves:
-                skipped.append(f"{name} (no scores given)")
-                continue
-            y, score = _scores(curves[name])
-            if len(y) == 0 or y.sum() == 0:
-                skipped.append(f"{name} (no positive accounts)")
-                continue
+        for name, y, score in _drawable(curves, names, skipped):
             precision, recall, _ = precision_recall_curve(y, score)
             if len(recall) > 2000:  # thinned for drawing: invisible at this size, much faster
                 keep = np.unique(np.linspace(0, len(recall) - 1, 2000).round().astype(int))
@@ -175,14 +181,7 @@ def _budget_plot(plt, curves: Mapping, names: list[str], colors: dict, budget: A
     skipped, longest = [], 0
     budget = _number(budget)
     with _figure(plt) as (fig, ax):
-        for name in names:
-            if name not in curves:
-                skipped.append(f"{name} (no scores given)")
-                continue
-            y, score = _scores(curves[name])
-            if len(y) == 0 or y.sum() == 0:
-                skipped.append(f"{name} (no positive accounts)")
-                continue
+        for name, y, score in _drawable(curves, names, skipped):
             found = np.cumsum(y[np.argsort(-score, kind="stable")]) / y.sum()
             # a log-spaced grid keeps the plot (and the PNG) light for millions of accounts
             k = np.unique(np.geomspace(1, len(y), num=min(len(y), 500)).round().astype(int))
@@ -478,19 +477,6 @@ def write_report(path: str | os.PathLike, metrics: Mapping, curves: Mapping,
     failure never leaves a half-written report behind."""
     path = Path(path)
     page = render_report(metrics, curves, alerts, title).encode("utf-8")
-    # a fresh name opened exclusively (rather than mkstemp) so the page gets the usual
-    # umask-based permissions instead of 0600
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        out = open(tmp, "xb")  # noqa: SIM115 - closed by the `with` below, before the rename
-    except OSError as e:
-        raise InputError(f"{path}: cannot be written ({e.strerror})") from None
-    try:
-        with out:
-            out.write(page)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(page)
     return path

@@ -12,7 +12,6 @@ from finlab.features.ledger import REPORTING_THRESHOLD, Ledger
 from finlab.schema import CHANNELS
 
 SMALL_AMOUNT = 200.0  # CS02: single payments at or below this (base currency)
-NIGHT = (22.0, 6.0)  # CS06: 22:00-06:00 in the payer's local time
 
 
 def share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
@@ -31,9 +30,7 @@ def group_max(lg: Ledger, who: np.ndarray, values: np.ndarray) -> np.ndarray:
 @FEATURE_GROUPS.register("activity")
 def activity(lg: Ledger, windows: Sequence[int]) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {}
-    even = (np.abs(lg.amount_local - np.round(lg.amount_local)) < 1e-9) & (
-        np.round(lg.amount_local) % 5 == 0)
-    night = (lg.local_hour >= NIGHT[0]) | (lg.local_hour < NIGHT[1])
+    even, night = lg.even, lg.night
     below = (lg.amount >= 0.9 * REPORTING_THRESHOLD) & (lg.amount < REPORTING_THRESHOLD)
     for w in windows:
         s = slice(lg.since(w), None)

@@ -23,6 +23,7 @@ COVER_WORDS = ("gift", "treat", "birthday", "invoice", "expenses", "fees", "scho
                "medical", "accommodation", "family support", "education")
 #: an amount just below a reporting threshold (base currency) counts as structuring-like
 REPORTING_THRESHOLD = 10_000.0
+NIGHT = (22.0, 6.0)  # CS06: 22:00-06:00 in the payer's local time
 
 
 def as_of_time(ds: Dataset) -> pd.Timestamp:
@@ -85,6 +86,17 @@ class Ledger:
     def since(self, days: float) -> int:
         """Index of the first transaction in the trailing window of `days` before as_of."""
         return int(np.searchsorted(self.t, self.as_of - days * DAY, side="left"))
+
+    @cached_property
+    def night(self) -> np.ndarray:
+        """Paid between 22:00 and 06:00 in the payer's local time (CS06)."""
+        return (self.local_hour >= NIGHT[0]) | (self.local_hour < NIGHT[1])
+
+    @cached_property
+    def even(self) -> np.ndarray:
+        """A whole multiple of 5 in the payment's currency (CS02)."""
+        whole = np.round(self.amount_local)
+        return (np.abs(self.amount_local - whole) < 1e-9) & (whole % 5 == 0)
 
     @cached_property
     def related(self) -> np.ndarray:

@@ -26,7 +26,6 @@ from pydantic import Field, ValidationError, model_validator
 from finlab.config import StrictModel, format_errors, line_index, read_yaml
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, Ledger, feature_names
-from finlab.features.activity import NIGHT
 from finlab.rules.expr import Expression, ExpressionError, compile_expression
 from finlab.schema import CHANNELS
 
@@ -103,13 +102,11 @@ PAYMENT_FIELDS = {
 
 
 def payment_columns(lg: Ledger) -> dict[str, np.ndarray]:
-    even = (np.abs(lg.amount_local - np.round(lg.amount_local)) < 1e-9) & (
-        np.round(lg.amount_local) % 5 == 0)
     return {
         "amount": lg.amount, "amount_local": lg.amount_local, "hour": lg.local_hour,
-        "night": (lg.local_hour >= NIGHT[0]) | (lg.local_hour < NIGHT[1]),
+        "night": lg.night,
         "cross_border": lg.cross_border, "high_risk": lg.high_risk_dst & lg.cross_border,
-        "cover_word": lg.cover_word, "even": even, "related": lg.related, "channel": lg.channel,
+        "cover_word": lg.cover_word, "even": lg.even, "related": lg.related, "channel": lg.channel,
         "payee_sector": lg.dst_sector if lg.dst_sector is not None else
         np.full(lg.t.size, -1, np.int16),
     }
