@@ -74,6 +74,13 @@ def validate(
     from finlab.config import read_yaml, scenario_errors
 
     data, text = read_yaml(file)
+    if isinstance(data, dict) and "detectors" in data and ("levels" in data or "sweeps" in data
+                                                           or "settings" in data):
+        from finlab.cooperation.experiment import load_cooperation
+
+        load_cooperation(file)
+        out.print(f"{file}: valid cooperation experiment")
+        return
     if isinstance(data, dict) and "detectors" in data:
         from finlab.evaluate.experiment import load_experiment
 
@@ -250,6 +257,10 @@ _register_detectors(app, list_app)
 from finlab.evaluate.cli import register as _register_evaluate  # noqa: E402
 
 _register_evaluate(app)
+
+from finlab.cooperation.cli import register as _register_cooperation  # noqa: E402
+
+_register_cooperation(app)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -53,29 +53,38 @@ def flat(prefix: str, value, out: dict) -> dict:
     return out
 
 
-def log_runs(exp, runs, metrics: dict, out: Path, report: Path, uri: str | None,
-             progress: Callable[[str], None] = lambda msg: None) -> str:
-    """Log every (detector, seed) run; return the tracking URI used."""
+def open_experiment(uri: str | None, name: str, n_runs: int,
+                    progress: Callable[[str], None] = lambda msg: None) -> str:
+    """Point mlflow at `uri` (default: the local sqlite store) and at the experiment `name`,
+    created with its artifacts beside a sqlite file; returns the URI."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     uri = uri or default_uri()
     check_reachable(uri)
-    progress(f"tracking {len(runs)} runs in {uri}")
+    progress(f"tracking {n_runs} runs in {uri}")
     import logging
 
     import mlflow
 
     # mlflow's notes on creating tables and on pickled models would drown finlab's own output
-    for name in ("mlflow.store.db.utils", "mlflow.sklearn", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for logger in ("mlflow.store.db.utils", "mlflow.sklearn", "alembic"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
 
     mlflow.set_tracking_uri(uri)
-    name = f"finlab-{exp.name}"
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
         # artifacts beside the database file, not wherever the command happens to run
         store = Path(uri.removeprefix("sqlite:///")).absolute().parent / "mlruns"
         mlflow.create_experiment(name, artifact_location=store.as_uri())
     mlflow.set_experiment(name)
+    return uri
+
+
+def log_runs(exp, runs, metrics: dict, out: Path, report: Path, uri: str | None,
+             progress: Callable[[str], None] = lambda msg: None) -> str:
+    """Log every (detector, seed) run; return the tracking URI used."""
+    uri = open_experiment(uri, f"finlab-{exp.name}", len(runs), progress)
+    import mlflow
+
     config = exp.model_dump(mode="json")
     for r in runs:
         with mlflow.start_run(run_name=f"{r.key}-seed{r.seed}"):

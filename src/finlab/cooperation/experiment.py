@@ -1,0 +1,212 @@
+"""Cooperation experiments: a YAML file names the world, the detectors, the levels, the parties'
+settings and the sweeps; `run_cooperation` runs every level with every detector on one time line
+and writes cooperation.json, report.html and one mlflow run per detector and level."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+
+from finlab.config import StrictModel, format_errors, line_index, read_yaml
+from finlab.cooperation.measure import HEADLINE, level_metrics, with_changes
+from finlab.cooperation.simulate import LEVEL_NAMES, LEVELS, Settings, Simulation
+from finlab.errors import InputError
+from finlab.evaluate.experiment import DetectorSpec, load_data, seeded_params, write_json_atomic
+
+Level = Literal["L0", "L1", "L2", "L3", "L4"]
+
+
+class CooperationExperiment(StrictModel):
+    name: str
+    description: str = ""
+    scenario: str | None = Field(None, description="scenario YAML to generate (relative to "
+                                 "this file)")
+    dataset: str | None = Field(None, description="an existing labelled dataset directory")
+    detectors: list[DetectorSpec] = Field(..., min_length=1)
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS), min_length=1)
+    settings: Settings = Field(default_factory=Settings)
+    sweeps: dict[str, list[Any]] = Field(
+        default_factory=dict, description="setting (dotted, e.g. feedback.delay_days) -> values; "
+        "each value runs every level with the first detector, the other settings as given")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> CooperationExperiment:
+        if (self.scenario is None) == (self.dataset is None):
+            raise ValueError("give exactly one of scenario (to generate) or dataset (a directory)")
+        keys = [d.key for d in self.detectors]
+        if len(set(keys)) != len(keys):
+            raise ValueError("detectors repeat; give each a distinct label")
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError("levels repeat")
+        return self
+
+
+def swept(settings: Settings, key: str, value) -> Settings:
+    """`settings` with one dotted field set (validated like the file)."""
+    data = settings.model_dump()
+    node = data
+    *path, last = key.split(".")
+    for part in path:
+        if not isinstance(node.get(part), dict):
+            raise ValueError(f"unknown setting {key!r}")
+        node = node[part]
+    if last not in node:
+        raise ValueError(f"unknown setting {key!r}; known: {', '.join(_setting_names())}")
+    node[last] = value
+    return Settings.model_validate(data)
+
+
+def _setting_names(model=Settings, prefix: str = "") -> list[str]:
+    names = []
+    for name, f in model.model_fields.items():
+        sub = f.annotation
+        if isinstance(sub, type) and issubclass(sub, StrictModel):
+            names += _setting_names(sub, f"{prefix}{name}.")
+        else:
+            names.append(prefix + name)
+    return names
+
+
+def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
+    """Read and validate a cooperation experiment (errors: file:line: field: what is allowed)."""
+    from finlab.detectors import DETECTORS, make_detector
+
+    data, text = read_yaml(path)
+    lines = line_index(text)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a cooperation experiment must be a mapping of keys to values")
+    try:
+        exp = CooperationExperiment.model_validate(data)
+    except ValidationError as e:
+        raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
+    errors = []
+    for i, d in enumerate(exp.detectors):
+        where = f"{path}:{lines.get(('detectors', i, 'name'), '?')}: detectors[{i}]"
+        if d.name not in DETECTORS:
+            errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
+                          f"{', '.join(DETECTORS.names())}")
+        elif DETECTORS.get(d.name).supervised:
+            errors.append(f"{where}.name: {d.name!r} learns from labels, which no party of the "
+                          "cooperation simulation has; use a detector that needs none")
+        else:
+            try:
+                make_detector(d.name, d.params)
+            except InputError as e:
+                errors.append(f"{where}.params: {e}")
+    for key, values in exp.sweeps.items():
+        where = f"{path}:{lines.get(('sweeps', key), '?')}: sweeps.{key}"
+        if not isinstance(values, list) or not values:
+            errors.append(f"{where}: give a non-empty list of values")
+            continue
+        for v in values:
+            try:
+                swept(exp.settings, key, v)
+            except ValidationError as e:
+                errors.append(f"{where}: value {v!r}: {e.errors()[0]['msg']}")
+                break
+            except ValueError as e:
+                errors.append(f"{where}: {e}")
+                break
+    if errors:
+        raise InputError("\n".join(errors))
+    return exp, Path(path).resolve().parent
+
+
+def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
+                    dataset: Path | None = None, tracking_uri: str | None = None,
+                    progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run every detector at every level, then the sweeps; write the files and mlflow runs."""
+    from finlab.cooperation.report import write_cooperation_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    world = load_data(exp, base, out, exp.seed, dataset, progress)
+    result: dict = {"experiment": exp.name, "description": exp.description,
+                    "settings": exp.settings.model_dump(mode="json"),
+                    "levels": {lv: LEVEL_NAMES[lv] for lv in exp.levels},
+                    "detectors": {}, "seen": {}, "sweeps": {}}
+    sims = {}
+    for spec in exp.detectors:
+        sim = Simulation(world, spec.name, seeded_params(spec, exp.seed), exp.seed, progress)
+        sims[spec.key] = sim
+        checkpoints = sim.checkpoints(exp.settings)
+        result["filings"] = [str(c) for c in checkpoints]
+        levels, seen = {}, {}
+        for lv in exp.levels:
+            start = time.perf_counter()
+            run = sim.run(lv, exp.settings)
+            levels[lv] = level_metrics(run, sim.warmup_end(exp.settings), checkpoints[-1])
+            seen[lv] = run.seen
+            progress(f"{spec.key} {lv}: offender recall {_f(levels[lv]['offender_recall'])}, "
+                     f"{len(run.strs)} STRs, {time.perf_counter() - start:.0f} s")
+        result["detectors"][spec.key] = with_changes(levels)
+        result["seen"][spec.key] = seen
+    first = exp.detectors[0].key
+    for key, values in exp.sweeps.items():
+        rows = []
+        for value in values:
+            settings = swept(exp.settings, key, value)
+            sim = sims[first]
+            start, end = sim.warmup_end(settings), sim.checkpoints(settings)[-1]
+            levels = {lv: level_metrics(sim.run(lv, settings), start, end) for lv in exp.levels}
+            progress(f"sweep {key}={value}: offender recall " + ", ".join(
+                f"{lv} {_f(m['offender_recall'])}" for lv, m in levels.items()))
+            rows.append({"value": value, "levels": {
+                lv: {k: m[k] for k in HEADLINE} for lv, m in with_changes(levels).items()}})
+        result["sweeps"][key] = {"detector": first, "runs": rows}
+    write_json_atomic(out / "cooperation.json", result)
+    report = write_cooperation_report(out / "report.html", result)
+    log_cooperation(exp, result, out, report, tracking_uri, progress)
+    return result
+
+
+def log_cooperation(exp: CooperationExperiment, result: dict, out: Path, report: Path,
+                    uri: str | None, progress: Callable[[str], None]) -> str:
+    """One mlflow run per detector and level (its metrics, changes from L0 and settings)."""
+    from finlab.evaluate.tracking import flat, open_experiment
+
+    runs = [(k, lv) for k in result["detectors"] for lv in result["detectors"][k]]
+    uri = open_experiment(uri, f"finlab-cooperation-{exp.name}", len(runs), progress)
+    import mlflow
+
+    settings = flat("", exp.settings.model_dump(mode="json"), {})
+    for key, lv in runs:
+        with mlflow.start_run(run_name=f"{key}-{lv}"):
+            mlflow.set_tags({"detector": key, "level": lv, "level_name": LEVEL_NAMES[lv],
+                             "finlab.out": str(out)})
+            mlflow.log_params({"detector": key, "level": lv, "seed": exp.seed,
+                               **{f"setting.{k}": v for k, v in settings.items()}})
+            mlflow.log_metrics(flat("", result["detectors"][key][lv], {}))
+            mlflow.log_artifact(str(out / "cooperation.json"))
+            mlflow.log_artifact(str(report))
+    return uri
+
+
+def levels_table(result: dict, detector: str | None = None) -> pd.DataFrame:
+    """One row per detector and level: the headline numbers and their change from L0."""
+    rows = []
+    for key, levels in result["detectors"].items():
+        if detector is not None and key != detector:
+            continue
+        for lv, m in levels.items():
+            ch = m.get("change_from_L0", {})
+            rows.append({"detector": key, "level": lv,
+                         "offender recall": m["offender_recall"],
+                         "vs L0": ch.get("offender_recall"),
+                         "precision": m["offender_precision"],
+                         "AP": m["average_precision"],
+                         "days to detect": m["median_days_to_detection"],
+                         "days vs L0": ch.get("median_days_to_detection"),
+                         "networks found": m["networks_found"],
+                         "STR conversion": m["str_conversion_rate"]})
+    return pd.DataFrame(rows).round(3)
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
