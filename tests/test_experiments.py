@@ -156,16 +156,28 @@ def test_run_writes_files_and_compare_reads_them(tiny_dataset_dir, tmp_path):
     assert metrics["split"]["kind"] == "temporal"
     for name in ("rules", "isolation_forest"):
         m = metrics["detectors"][name]
-        assert m["transaction"] is None
+        assert 0.0 <= m["transaction"]["average_precision"] <= 1.0
+        assert m["transaction"]["positives"] > 0 and m["transaction"]["budget"] >= 1
         assert {"average_precision", "roc_auc", "f1", "precision_at_budget", "recall_at_budget",
                 "by_typology", "decoy_false_positive_rate",
                 "median_days_to_detection"} <= set(m["account"])
         assert (out / "scores" / f"{name}.parquet").exists()
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert metrics["data_notes"]["source_format"] == "finlab"
+    assert metrics["data_notes"]["missing"] == []  # a generated world lacks nothing
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    assert "Data notes" in page and "Nothing is missing" in page
+    assert "transaction-level average precision" in page
     assert (tmp_path / "m.db").exists()
     compared = runner.invoke(app, ["compare", str(out), str(out), "--json"])
     assert compared.exit_code == 0, compared.output
     assert len(json.loads(compared.output)) == 4
+    compared = runner.invoke(app, ["compare", str(out), "--level", "transaction", "--json"])
+    assert compared.exit_code == 0, compared.output
+    rules = json.loads(compared.output)[0]
+    ap = metrics["detectors"]["rules"]["transaction"]["average_precision"]
+    assert rules["AP"] == f"{ap:.3f}"
+    assert rules["payments reviewed"] == str(metrics["detectors"]["rules"]["transaction"]["budget"])
 
 
 def test_unreachable_tracking_server_is_one_line_and_files_remain(tiny_dataset_dir, tmp_path):

@@ -41,8 +41,15 @@ def inputs():
                   "test": ["2024-09-01", "2024-12-31"]},
         "budgets": {"alerts_per_month": 25, "test_alerts": 100},
         "seeds": [0, 1, 2],
+        "data_notes": {
+            "source_format": "amlsim", "layout": "old", "features_total": 185,
+            "synthesised_on_import": ["accounts.opened_at"], "dropped_on_import": [EVIL],
+            "missing": [{"field": "transactions.reference", "why": "no payment references",
+                         "features": [f"cover_word_count_{w}d" for w in (1, 7, 30, 90)]}],
+            "features_left_out": [f"cover_word_count_{w}d" for w in (1, 7, 30, 90)],
+        },
         "detectors": {
-            "rules": {"account": _level(0.3, 12.0), "transaction": None,
+            "rules": {"account": _level(0.3, 12.0), "transaction": _level(0.55, None),
                       "case": {**_level(0.5, 10.0), "recall_at_budget": 0.6}},
             # several seeds: every float as mean and std
             "gradient_boosting": {
@@ -53,7 +60,7 @@ def inputs():
                              decoys={"payroll": _ms(0.02, 0.01)}),
                     "roc_auc": _ms(0.9, 0.01), "f1": _ms(0.45, 0.02),
                 },
-                "transaction": None, "case": None},
+                "transaction": {"average_precision": _ms(0.62, 0.04)}, "case": None},
             # no case level, never detected anything in time
             "isolation_forest": {"account": _level(0.05, None), "transaction": None,
                                  "case": None},
@@ -97,7 +104,7 @@ def test_report_is_self_contained_and_complete(inputs, tmp_path):
 
     # missing values are shown as such, never invented
     iso = _row(page, "isolation_forest")
-    assert iso.count("n/a") == 2  # median days and case-level recall
+    assert iso.count("n/a") == 3  # transaction level, median days and case-level recall
     assert "n/a" in _row(page, "gradient_boosting")  # case level is None
     assert "n/a" not in _row(page, "rules")
     assert "0.600" in _row(page, "rules")  # case-level recall at budget
@@ -108,6 +115,8 @@ def test_report_is_self_contained_and_complete(inputs, tmp_path):
     assert "0.410 ± 0.030" in gb
     assert "<b>0.410 ± 0.030</b>" in gb  # best average precision
     assert "<b>8.5 ± 1.5</b>" in gb  # fewest days to detection
+    assert "<b>0.620 ± 0.040</b>" in gb  # best transaction-level average precision
+    assert "0.550" in _row(page, "rules")
     assert "<b>" not in _row(page, "isolation_forest")
     assert "<b>0.200</b>" not in page  # precision at budget ties everywhere: nothing to bold
     assert "<b>0.600</b>" not in page  # the only case-level value: nothing to compare
@@ -121,14 +130,21 @@ def test_report_is_self_contained_and_complete(inputs, tmp_path):
     assert "<script" not in page
     assert "http://" not in page and "https://" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert page.count("<h2>") == 8
+    assert page.count("<h2>") == 9
+
+    # data notes: the missing field with its features, counted and named
+    notes = page.split("2. Data notes", 1)[1].split("<h2>", 1)[0]
+    assert "amlsim (old layout)" in notes and "4 of 185" in notes
+    assert "transactions.reference" in notes
+    assert "4: cover_word_count_1d, cover_word_count_7d, cover_word_count_30d, " \
+        "cover_word_count_90d" in notes
 
 
 def test_report_without_any_account_level(inputs, tmp_path):
     metrics, curves, alerts = inputs
     metrics["detectors"]["isolation_forest"]["account"] = None
     page = write_report(tmp_path / "r.html", metrics, curves, alerts).read_text("utf-8")
-    assert _row(page, "isolation_forest").count("n/a") == 7  # every column
+    assert _row(page, "isolation_forest").count("n/a") == 8  # every column
     assert "No account-level results for: isolation_forest." in page
     assert page.count("data:image/png;base64,") == N_IMAGES
 
@@ -139,6 +155,7 @@ def test_report_with_nothing_to_plot(tmp_path):
     page = write_report(tmp_path / "r.html", metrics, {}, None).read_text("utf-8")
     assert "data:image/png;base64," not in page
     assert "No alerts were given." in page
+    assert "No data notes were recorded" in page
     assert "rules" in page
 
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]  # the repository, for the shipped YA
 COLUMNS = {"average_precision": "AP", "roc_auc": "ROC AUC", "f1": "F1",
            "precision_at_budget": "P@budget", "recall_at_budget": "R@budget",
            "median_days_to_detection": "days to detect"}
+LEVELS = ("account", "transaction", "case")
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +62,9 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def compare(
         dirs: Annotated[list[Path], typer.Argument(help="Result directories of finlab run.")],
-        level: Annotated[str, typer.Option(help="account or case")] = "account",
+        level: Annotated[str, typer.Option(
+            help="account, transaction (payments ranked by the higher score of payer and "
+                 "payee; budget: the payments of the alerted accounts) or case")] = "account",
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """One table of the same metrics across runs."""
@@ -117,23 +120,31 @@ def _read(d: Path) -> dict:
 
 
 def comparison(results: list[tuple[str, dict]], level: str = "account"):
-    """Rows of (run, detector) with the headline metrics; mean ± spread where seeds repeat."""
+    """Rows of (run, detector) with the headline metrics; mean ± spread where seeds repeat. At
+    transaction level the budget column says how many payments each detector's alerts cover."""
     import pandas as pd
 
+    from finlab.errors import InputError
+
+    if level not in LEVELS:
+        raise InputError(f"--level: {level!r} is not a level; choose one of {', '.join(LEVELS)}")
     rows = []
     for run, metrics in results:
         for name, levels in metrics["detectors"].items():
             m = (levels or {}).get(level)
             row = {"run": run, "detector": name}
             for col, heading in COLUMNS.items():
-                row[heading] = _fmt(m.get(col) if m else None)
+                if level == "transaction" and col == "median_days_to_detection":
+                    row["payments reviewed"] = _fmt(m.get("budget") if m else None, 0)
+                else:
+                    row[heading] = _fmt(m.get(col) if m else None)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _fmt(value) -> str:
+def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, dict):
-        return f"{value['mean']:.3f} ± {value['std']:.3f}"
-    return f"{value:.3f}"
+        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
+    return f"{value:.{digits}f}"

@@ -129,7 +129,14 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
     """Fit every detector on the training period, choose its threshold on validation and score
     the test period (plus checkpoints inside it for days to detection)."""
     from finlab.detectors import make_detector
-    from finlab.evaluate.metrics import account_metrics, best_f1_threshold, case_metrics, top_k
+    from finlab.evaluate.metrics import (
+        account_metrics,
+        best_f1_threshold,
+        case_metrics,
+        period_transactions,
+        top_k,
+        transaction_metrics,
+    )
     from finlab.evaluate.splits import period_targets, temporal_split, until
 
     split = temporal_split(ds, exp.split.fractions)
@@ -138,6 +145,7 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
     test = until(ds, split.end).without_labels()
     val_targets = period_targets(ds, split.train_end, split.validation_end)
     test_targets = period_targets(ds, split.validation_end, split.end)
+    test_txns = period_transactions(ds, split.validation_end, split.end)
     test_days = (split.end - split.validation_end).total_seconds() / 86_400
     budget = max(1, round(exp.budget.alerts_per_month * test_days / 30))
     step = (split.end - split.validation_end) / exp.checkpoints
@@ -165,7 +173,9 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
             detected_at = pd.concat([detected_at, pd.Series(c, index=new)])
         account = account_metrics(test_scores, test_targets, threshold, budget, detected_at)
         case = case_metrics(test_scores, test_targets, budget, detected_at)
-        metrics = {"account": account, "transaction": None, "case": case}
+        transaction = transaction_metrics(test_scores, test_txns, test_targets.y.index, budget,
+                                          det.level, threshold if det.level == "account" else None)
+        metrics = {"account": account, "transaction": transaction, "case": case}
         top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
         runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,
                                 det.explain(test, top_ids), time.perf_counter() - start))
@@ -235,14 +245,20 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
     """Run every detector over every seed and write the experiment's files into `out`."""
     from finlab.detectors.report import scores_table, write_atomic
     from finlab.evaluate import tracking
+    from finlab.evaluate.data_notes import data_notes
     from finlab.evaluate.report import write_report
 
     out = Path(out)
     (out / "scores").mkdir(parents=True, exist_ok=True)
     runs: list[DetectorRun] = []
-    split = budget = None
+    split = budget = notes = None
     for seed in exp.seeds:
         ds = load_data(exp, base, out, seed, dataset, progress)
+        if notes is None:  # the first seed's data stands for all: the same format every time
+            notes = data_notes(ds)
+            if notes["missing"]:
+                progress(f"data notes: {len(notes['features_left_out'])} features left out, "
+                         f"lacking {', '.join(m['field'] for m in notes['missing'])}")
         seed_runs, split, budget = evaluate_dataset(exp, ds, seed, progress)
         runs.extend(seed_runs)
     keys = [d.key for d in exp.detectors]
@@ -251,6 +267,7 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
         "split": split.as_dict(),
         "budgets": {"alerts_per_month": exp.budget.alerts_per_month, "test_alerts": budget},
         "seeds": exp.seeds,
+        "data_notes": notes,
         "detectors": {k: aggregate([r.metrics for r in runs if r.key == k]) for k in keys},
     }
     write_json_atomic(out / "metrics.json", metrics)

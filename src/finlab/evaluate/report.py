@@ -1,5 +1,5 @@
-"""One self-contained HTML page per experiment: the split, the detectors side by side, their
-curves and per-typology results, and the top alerts with their reasons, so a run can be read
+"""One self-contained HTML page per experiment: the split, what the data lacks, the detectors side
+by side, their curves and per-typology results, and the top alerts with their reasons, so a run can be read
 (and mailed) without any other file, server or script."""
 
 from __future__ import annotations
@@ -281,26 +281,56 @@ def _split_section(metrics: Mapping) -> str:
         "budget is how many alerts an investigation team can review.", body)
 
 
+def _data_notes_section(metrics: Mapping) -> str:
+    title, how = "2. Data notes", (
+        "Fields of finlab's schema that this data lacks, and the features that are therefore "
+        "constant or only repeat others: every detector in effect runs without them.")
+    notes = metrics.get("data_notes")
+    if not isinstance(notes, Mapping):
+        return _section(title, how, _note("No data notes were recorded for this run."))
+    layout = f" ({notes['layout']} layout)" if notes.get("layout") else ""
+    left_out = notes.get("features_left_out") or []
+    facts = [("source format", f"{notes.get('source_format', NA)}{layout}"),
+             ("features left out", f"{len(left_out)} of {notes.get('features_total', NA)}"),
+             ("synthesised on import", ", ".join(notes.get("synthesised_on_import") or [])
+              or "nothing"),
+             ("dropped on import", ", ".join(notes.get("dropped_on_import") or []) or "nothing")]
+    body = "<table><tbody>" + "".join(
+        f'<tr><th scope="row">{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in facts
+    ) + "</tbody></table>"
+    missing = notes.get("missing") or []
+    if not missing:
+        return _section(title, how, body + _note(
+            "Nothing is missing: every field the features read varies in this data."))
+    rows = "".join(
+        f"<tr><th scope=\"row\">{_esc(m.get('field'))}</th><td>{_esc(m.get('why'))}</td>"
+        f"<td class=\"reasons\">{len(m.get('features') or [])}: "
+        f"{_esc(', '.join(m.get('features') or []))}</td></tr>" for m in missing)
+    body += ("<table><thead><tr><th>missing field</th><th>why</th><th>features left out</th>"
+             f"</tr></thead><tbody>{rows}</tbody></table>")
+    return _section(title, how, body)
+
+
 def _comparison_section(metrics: Mapping, names: list[str]) -> str:
-    columns = [*ACCOUNT_COLUMNS, ("case_recall", "case-level recall at budget", True)]
-    values: dict[str, list[Any]] = {}
-    for name in names:
-        account = _level(metrics, name, "account") or {}
-        case = _level(metrics, name, "case") or {}
-        values[name] = [account.get(key) for key, _, _ in ACCOUNT_COLUMNS]
-        values[name].append(case.get("recall_at_budget"))
+    # (level, key in its metrics, column heading, higher is better)
+    columns = [("account", *ACCOUNT_COLUMNS[0]),
+               ("transaction", "average_precision", "transaction-level average precision", True),
+               *(("account", *c) for c in ACCOUNT_COLUMNS[1:]),
+               ("case", "recall_at_budget", "case-level recall at budget", True)]
+    values = {name: [(_level(metrics, name, level) or {}).get(key)
+                     for level, key, _, _ in columns] for name in names}
     best: list[float | None] = []
-    for j, (_, _, higher) in enumerate(columns):
+    for j, (_, _, _, higher) in enumerate(columns):
         means = [m for n in names if (m := _mean_std(values[n][j])[0]) is not None]
         # nothing to single out when there is one value or all values tie
         spread = len(means) > 1 and not math.isclose(min(means), max(means), rel_tol=1e-12,
                                                       abs_tol=1e-12)
         best.append((max(means) if higher else min(means)) if spread else None)
-    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _ in columns)
+    head = "".join(f"<th>{_esc(label)}</th>" for _, _, label, _ in columns)
     rows = []
     for name in names:
         cells = []
-        for j, (key, _, _) in enumerate(columns):
+        for j, (_, key, _, _) in enumerate(columns):
             value = values[name][j]
             text = _esc(_fmt(value, 1 if key == "median_days_to_detection" else 3))
             mean = _mean_std(value)[0]
@@ -318,10 +348,12 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
     if missing:
         body += _note("No account-level results for: " + ", ".join(missing) + ".")
     return _section(
-        "2. Detectors compared",
-        "Each row is one detector on the test period at account level (the last column at case "
-        "level); higher is better except for days to detection, and the best value per column "
-        "is in bold (unless all values tie).", body)
+        "3. Detectors compared",
+        "Each row is one detector on the test period at account level; the second column ranks "
+        "the test period's payments instead (an account-level detector gives a payment the "
+        "higher score of its payer and payee) and the last column is at case level. Higher is "
+        "better except for days to detection, and the best value per column is in bold (unless "
+        "all values tie).", body)
 
 
 def _figure_section(title: str, how: str, img: str, skipped: list[str], empty: str) -> str:
@@ -342,7 +374,7 @@ def _per_category(metrics: Mapping, names: list[str], key: str) -> dict[str, dic
 
 def _alerts_section(alerts: pd.DataFrame | None, names: list[str]) -> str:
     if alerts is None or len(alerts) == 0:
-        return _section("8. Top alerts with explanations",
+        return _section("9. Top alerts with explanations",
                         "The accounts each detector would send to an investigator first.",
                         _note("No alerts were given."))
     if "detector" not in alerts.columns:
@@ -385,7 +417,7 @@ def _alerts_section(alerts: pd.DataFrame | None, names: list[str]) -> str:
         if extra > 0:
             parts.append(_note(f"{extra} further alerts are not shown."))
     return _section(
-        "8. Top alerts with explanations",
+        "9. Top alerts with explanations",
         "The accounts each detector would send to an investigator first, highest score on top, "
         "with the detector's reasons and (in red) the true role when the account is suspicious.",
         "".join(parts))
@@ -437,30 +469,31 @@ def render_report(metrics: Mapping, curves: Mapping, alerts: pd.DataFrame | None
                            + ", ".join(no_days) + ".")
     sections = [
         _split_section(metrics),
+        _data_notes_section(metrics),
         _comparison_section(metrics, names),
         _figure_section(
-            "3. Precision-recall curves",
+            "4. Precision-recall curves",
             "Each line shows the share of alerts that are truly suspicious (precision) as more "
             "suspicious accounts are found (recall); the dashed line is what random ranking gives.",
             pr_img, pr_skipped, "No detector has scores with at least one positive account."),
         _figure_section(
-            "4. Recall against alert budget",
+            "5. Recall against alert budget",
             "Each line shows the share of suspicious accounts found after reviewing the top-scored "
             "accounts, read at the dotted line for the test budget; higher and further left is "
             "better.", budget_img, budget_skipped,
             "No detector has scores with at least one positive account."),
         _figure_section(
-            "5. Recall at budget per typology",
+            "6. Recall at budget per typology",
             "Each bar is the share of one typology's suspicious accounts that a detector flags "
             "within the budget; short bars are laundering patterns it misses.",
             typology_img, [], "No per-typology recall was given."),
         _figure_section(
-            "6. False positives on look-alikes",
+            "7. False positives on look-alikes",
             "Each bar is the share of innocent accounts of one look-alike class (legitimate "
             "behaviour resembling a typology) that a detector flags; lower is better.",
             decoy_img, [], "No false-positive rates on look-alike classes were given."),
         _section(
-            "7. Median days to detection",
+            "8. Median days to detection",
             "Each bar is the median number of days from the start of a suspicious account's "
             "activity to its first alert; lower is better.", days_body),
         _alerts_section(alerts, names),
