@@ -12,11 +12,18 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from finlab.config import StrictModel, format_errors, line_index, read_yaml
+from finlab.config import StrictModel
 from finlab.cooperation.measure import HEADLINE, level_metrics, with_changes
 from finlab.cooperation.simulate import LEVEL_NAMES, LEVELS, Settings, Simulation
 from finlab.errors import InputError
-from finlab.evaluate.experiment import DetectorSpec, load_data, seeded_params, write_json_atomic
+from finlab.evaluate.experiment import (
+    DetectorSpec,
+    detector_errors,
+    load_data,
+    read_model,
+    seeded_params,
+    write_json_atomic,
+)
 
 Level = Literal["L0", "L1", "L2", "L3", "L4"]
 
@@ -75,30 +82,8 @@ def _setting_names(model=Settings, prefix: str = "") -> list[str]:
 
 def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
     """Read and validate a cooperation experiment (errors: file:line: field: what is allowed)."""
-    from finlab.detectors import DETECTORS, make_detector
-
-    data, text = read_yaml(path)
-    lines = line_index(text)
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a cooperation experiment must be a mapping of keys to values")
-    try:
-        exp = CooperationExperiment.model_validate(data)
-    except ValidationError as e:
-        raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
-    errors = []
-    for i, d in enumerate(exp.detectors):
-        where = f"{path}:{lines.get(('detectors', i, 'name'), '?')}: detectors[{i}]"
-        if d.name not in DETECTORS:
-            errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
-                          f"{', '.join(DETECTORS.names())}")
-        elif DETECTORS.get(d.name).supervised:
-            errors.append(f"{where}.name: {d.name!r} learns from labels, which no party of the "
-                          "cooperation simulation has; use a detector that needs none")
-        else:
-            try:
-                make_detector(d.name, d.params)
-            except InputError as e:
-                errors.append(f"{where}.params: {e}")
+    exp, lines = read_model(path, CooperationExperiment, "a cooperation experiment")
+    errors = detector_errors(path, lines, exp.detectors, labels_allowed=False)
     for key, values in exp.sweeps.items():
         where = f"{path}:{lines.get(('sweeps', key), '?')}: sweeps.{key}"
         if not isinstance(values, list) or not values:

@@ -52,7 +52,7 @@ def investigate(str_txns: pd.DataFrame, labels: Labels, *, recall: float, noise:
     facs = pd.Index(facs.loc[facs["side"] == "facilitator", "account_id"])
     true = cands[cands.isin(facs)]
     found = true[hash_uniform(stable_key(seed, "recall"), true.to_numpy()) < recall]
-    n_false = int(round(noise / (1 - noise) * found.size)) if noise < 1 else cands.size
+    n_false = round(noise / (1 - noise) * found.size) if noise < 1 else cands.size
     if n_false:
         innocent = cands[~cands.isin(suspicious_accounts(labels))]
         order = np.argsort(hash_uniform(stable_key(seed, "noise"), innocent.to_numpy()),

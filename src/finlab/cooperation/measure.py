@@ -47,16 +47,17 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
     days = (detected.reindex(fresh).to_numpy() - first.reindex(fresh).to_numpy()) / pd.Timedelta(
         days=1)
     facs = off.loc[side == "facilitator"]
-    named = pd.Index(strs["account_id"]).union(pd.Index(run.listed["account_id"]))
+    listed = run.listed[pd.to_datetime(run.listed["arrives_at"], utc=True) <= end]
+    named = pd.Index(strs["account_id"]).union(pd.Index(listed["account_id"]))
     cases = off["case_id"].unique()
     found = facs.loc[facs["account_id"].isin(named), "case_id"].unique()
     la = world.labels.accounts
     decoys = la[la["case_id"].isna() & la["role"].astype(str).str.startswith("decoy:")]
     reported = decoys["account_id"].isin(strs["account_id"])
     return {
-        "offenders": int(len(off)),
+        "offenders": len(off),
         "offenders_after_warmup": int((first.reindex(off["account_id"]) >= start).sum()),
-        "strs": int(len(strs)),
+        "strs": len(strs),
         "offender_recall": _mean(hit),
         "sender_recall": _mean(hit[side == "sender"]),
         "facilitator_recall": _mean(hit[side == "facilitator"]),

@@ -2,11 +2,11 @@
 its analysts file STRs on the top of the queue (as many as their review capacity allows), and,
 depending on the level, the FIUs investigate, analyse and send lists back.
 
-Levels (cumulative): L0 siloed banks; L1 adds FIU feedback (known facilitators and keywords from
-the STRs, after a delay, with partial recall); L2 adds the national FIU's analysis of pooled STRs
-and the cross-border register, disseminated to its banks; L3 lets the FIUs of all countries
-analyse and exchange together (destination inbound views included); L4 scores every bank's
-customers on the pooled data of all participating banks. Every level has the same detectors
+Levels: L0 siloed banks; L1 adds FIU feedback (known facilitators and keywords from the STRs,
+after a delay, with partial recall); L2 adds the national FIU's analysis of pooled STRs and the
+cross-border register around them, disseminated to its banks; L3 lets the FIUs of all countries
+analyse and exchange together (destination inbound views included); L4 keeps L1's feedback and
+scores every bank's customers on the pooled data of all participating banks. Every level has the same detectors
 and the same review capacity: an account counts as detected when a bank files an STR on it.
 """
 
@@ -46,6 +46,8 @@ class FiuSettings(StrictModel):
                                         "cross-border transfers")
     analysis_days: float = Field(7.0, ge=0, description="days the FIU takes to analyse STRs")
     exchange_days: float = Field(14.0, ge=0, description="extra days for cross-border exchange")
+    capacity: int = Field(5, ge=0, description="accounts each FIU's analysts send to banks "
+                          "per filing, found around its STRs")
 
 
 class Settings(StrictModel):
@@ -54,7 +56,7 @@ class Settings(StrictModel):
     period_days: int = Field(15, ge=1, description="days between STR filings")
     warmup_fraction: float = Field(0.5, gt=0, lt=1, description="share of the data's days "
                                    "before the first filing (history every party starts with)")
-    review_capacity: int = Field(3, ge=0, description="STRs each bank files per period")
+    review_capacity: int = Field(2, ge=0, description="STRs each bank files per period")
     banks_taking_part: float = Field(1.0, gt=0, le=1, description="share of banks that share "
                                      "data and receive feedback (the others stay siloed)")
     str_lookback_days: float = Field(30.0, gt=0, description="days of payments an STR carries")
@@ -243,7 +245,7 @@ class Simulation:
         lists = state.frame("lists", ["true_id", "arrives_at"])
         listed = lists.groupby("true_id")["arrives_at"].min().rename_axis("account_id") \
             .reset_index() if len(lists) else pd.DataFrame(columns=["account_id", "arrives_at"])
-        seen["lists_sent"] = int(len(lists))
+        seen["lists_sent"] = len(lists)
         seen["disseminated"] = int(sum(len(d) for d in state.dissem))
         seen["keywords"] = sorted(set(state.frame("words", ["word"])["word"])) if state.words \
             else []
@@ -342,9 +344,12 @@ class Simulation:
 
     def _analyse(self, world, state: _State, c, s: Settings, n: int, members, tokens, seen,
                  last: bool) -> None:
-        """FIU analysis of its view (STRs plus register) with the same detector: its top
-        accounts, as many as its banks can review, go to the banks holding them. L2: each
-        country's FIU, domestic accounts only; L3: all FIUs together, any account."""
+        """FIU analysis: the same detector on the FIU's view (STRs plus register), read only
+        for the network around its STRs (accounts sharing a counterparty with an STR subject, such
+        as other senders of the same facilitator); its top `fiu.capacity` accounts go to the banks
+        holding them. L2: each country's FIU, domestic accounts only; L3: all FIUs together."""
+        from finlab.evaluate.metrics import top_k
+
         strs = pd.concat(state.strs, ignore_index=True)
         at = c + pd.Timedelta(days=s.fiu.analysis_days)
         countries = sorted(self.banks["country"].unique())
@@ -354,39 +359,47 @@ class Simulation:
         holders = holders[holders["bank_id"].isin(members)]
         reported = pd.Index(strs["account_id"])
         strs = strs[strs["bank_id"].isin(members)]  # what reached the FIUs
-        sent = state.frame("dissem", ["token"])["token"]
+        sent = state.frame("dissem", ["token"])["token"].to_numpy(np.int64)
+        behind = state.frame("str_txns", ["txn_id", "country"])
         for group in groups:
-            capacity = s.review_capacity * int(self.banks["country"].isin(group)
-                                               .mul(self.banks["bank_id"].isin(members)).sum())
-            if capacity == 0:
+            mine = strs[strs["country"].isin(group)]
+            if mine.empty:
                 continue
-            behind = state.frame("str_txns", ["txn_id", "country"])
-            behind = pd.Index(behind.loc[behind["country"].isin(group), "txn_id"])
-            view = fiu_view(world, group, strs, behind, at, register=s.fiu.cross_border_register,
-                            tokens=tokens if s.privacy else None)
+            view = fiu_view(world, group, strs, pd.Index(behind.loc[behind["country"].isin(
+                group), "txn_id"]), at, register=s.fiu.cross_border_register,
+                tokens=tokens if s.privacy else None)
             if last:
                 seen["fiu"]["+".join(group)] = _seen_view(view, strs, group, s.privacy)
-            if view.transactions.empty:
+            linked = around(view, pd.Index(mine["account_id"]))
+            if linked.empty:
                 continue
-            scores = self._score(view)
+            scores = self._score(view).reindex(linked).dropna()
             cand = holders[holders["country"].isin(group)] if n == 2 else holders
             cand = cand[~cand["account_id"].isin(reported)]
             ids = cand["account_id"].to_numpy(np.int64)
             key = np.where(np.isin(ids, view.accounts["account_id"].to_numpy(np.int64)), ids,
                            tokens(ids) if s.privacy else ids)
             cs = pd.Series(scores.reindex(key).to_numpy(), index=ids).dropna()
-            cs = cs[~np.isin(tokens(cs.index.to_numpy(np.int64)), sent.to_numpy(np.int64))]
-            cs = normalise(cs)
-            from finlab.evaluate.metrics import top_k
-
-            top = top_k(cs[cs > 0], capacity).to_numpy(np.int64)
-            if top.size == 0:
+            cs = cs[~np.isin(tokens(cs.index.to_numpy(np.int64)), sent)]
+            top = top_k(normalise(cs)[lambda x: x > 0], s.fiu.capacity * len(group))
+            if top.empty:
                 continue
-            bank_of = cand.set_index("account_id")["bank_id"]
+            top = top.to_numpy(np.int64)
             delay = pd.Timedelta(days=s.fiu.exchange_days if n == 3 else 0)
-            state.dissem.append(pd.DataFrame({"token": tokens(top),
-                                              "bank_id": bank_of.reindex(top).to_numpy(),
-                                              "arrives_at": at + delay}))
+            state.dissem.append(pd.DataFrame({
+                "token": tokens(top), "arrives_at": at + delay,
+                "bank_id": cand.set_index("account_id")["bank_id"].reindex(top).to_numpy()}))
+
+
+def around(view: Dataset, subjects: pd.Index) -> pd.Index:
+    """Accounts sharing a counterparty with one of `subjects` in `view`, and those
+    counterparties themselves (the subjects left out): the network an FIU reads."""
+    tx = view.transactions
+    src, dst = tx["src_account"].to_numpy(np.int64), tx["dst_account"].to_numpy(np.int64)
+    subj = subjects.to_numpy(np.int64)
+    hop1 = np.unique(np.r_[dst[np.isin(src, subj)], src[np.isin(dst, subj)]])
+    hop2 = np.unique(np.r_[dst[np.isin(src, hop1)], src[np.isin(dst, hop1)]])
+    return pd.Index(np.union1d(hop1, hop2)).difference(subjects)
 
 
 def matches_any(other: pd.Index, received: np.ndarray, tokens) -> np.ndarray:
@@ -409,7 +422,7 @@ def _seen_bank(world: Dataset, bank: str, c, n_flags: int) -> dict:
     tx = world.transactions
     rows = ((tx["src_bank"] == bank) | (tx["dst_bank"] == bank)) & (
         tx["ts"] < c)
-    return {"transactions": int(rows.sum()), "customers": int(len(customers(world, bank))),
+    return {"transactions": int(rows.sum()), "customers": len(customers(world, bank)),
             "flags": n_flags}
 
 
@@ -418,7 +431,7 @@ def _seen_view(view: Dataset, strs: pd.DataFrame, group, privacy: bool) -> dict:
     (under keyed hashes when privacy is on)."""
     mine = strs[strs["country"].isin(group)]
     named = view.accounts["account_id"].isin(mine["account_id"])
-    return {"transactions": int(len(view.transactions)), "accounts": int(len(view.accounts)),
+    return {"transactions": len(view.transactions), "accounts": len(view.accounts),
             "named_accounts": int(named.sum()), "other_accounts": int((~named).sum()),
             "other_accounts_as": "keyed hashes" if privacy else "account ids",
-            "strs_received": int(len(mine))}
+            "strs_received": len(mine)}

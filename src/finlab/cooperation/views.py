@@ -16,8 +16,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from finlab.features.ledger import per_category
 from finlab.schema import (
-    ACCOUNT_LABELS, CASE_LABELS, TRANSACTION_LABELS, Dataset, Labels, empty_table,
+    ACCOUNT_LABELS,
+    CASE_LABELS,
+    TRANSACTION_LABELS,
+    Dataset,
+    Labels,
+    empty_table,
 )
 
 
@@ -100,9 +106,11 @@ def bank_view(ds: Dataset, bank_id: str, as_of: pd.Timestamp, *,
 def register_rows(ds: Dataset, countries) -> np.ndarray:
     """The cross-border register of these countries: transfers leaving or entering them."""
     tx = ds.transactions
-    src, dst = tx["src_country"].astype(str), tx["dst_country"].astype(str)
-    members = list(countries)
-    return ((src != dst) & (src.isin(members) | dst.isin(members))).to_numpy()
+    index = pd.Index(ds.countries["country"].astype(str))
+    src = per_category(tx["src_country"], index.get_indexer)
+    dst = per_category(tx["dst_country"], index.get_indexer)
+    members = index.get_indexer(list(countries))
+    return (src != dst) & (np.isin(src, members) | np.isin(dst, members))
 
 
 def fiu_view(ds: Dataset, countries, strs: pd.DataFrame, str_txn_ids: pd.Index,

@@ -66,30 +66,47 @@ class Experiment(StrictModel):
 
 def load_experiment(path: Path | str) -> tuple[Experiment, Path]:
     """Read and validate an experiment file (errors: file:line: field: what is allowed)."""
-    from finlab.detectors import DETECTORS, make_detector
+    exp, lines = read_model(path, Experiment, "an experiment")
+    errors = detector_errors(path, lines, exp.detectors)
+    if errors:
+        raise InputError("\n".join(errors))
+    return exp, Path(path).resolve().parent
 
+
+def read_model(path: Path | str, model, what: str):
+    """A YAML file validated into `model`; returns it with the file's line index (errors name
+    file:line and the field)."""
     data, text = read_yaml(path)
     lines = line_index(text)
     if not isinstance(data, dict):
-        raise InputError(f"{path}: an experiment must be a mapping of keys to values")
+        raise InputError(f"{path}: {what} must be a mapping of keys to values")
     try:
-        exp = Experiment.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as e:
         raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
+
+
+def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
+                    labels_allowed: bool = True) -> list[str]:
+    """One line per detector entry that names no registered detector, has bad parameters or,
+    where no labels exist (`labels_allowed` false), learns from labels."""
+    from finlab.detectors import DETECTORS, make_detector
+
     errors = []
-    for i, d in enumerate(exp.detectors):
+    for i, d in enumerate(detectors):
         where = f"{path}:{lines.get(('detectors', i, 'name'), '?')}: detectors[{i}]"
         if d.name not in DETECTORS:
             errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
                           f"{', '.join(DETECTORS.names())}")
-            continue
-        try:
-            make_detector(d.name, d.params)
-        except InputError as e:
-            errors.append(f"{where}.params: {e}")
-    if errors:
-        raise InputError("\n".join(errors))
-    return exp, Path(path).resolve().parent
+        elif DETECTORS.get(d.name).supervised and not labels_allowed:
+            errors.append(f"{where}.name: {d.name!r} learns from labels, which no party of the "
+                          "cooperation simulation has; use a detector that needs none")
+        else:
+            try:
+                make_detector(d.name, d.params)
+            except InputError as e:
+                errors.append(f"{where}.params: {e}")
+    return errors
 
 
 @dataclass

@@ -14,6 +14,7 @@ module (also under rules/ in the repository).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -215,8 +216,19 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 def load_rules(path: str | Path) -> RuleSet:
-    """Read, validate and compile a rule file; InputError lists every problem with its line."""
+    """Read, validate and compile a rule file; InputError lists every problem with its line.
+    A file is compiled once per version (its modification time): simulations score thousands
+    of views with the same rules."""
     path = resolve(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _compiled_rules(path, stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_rules(path: Path, stamp: int | None) -> RuleSet:
     data, text = read_yaml(path)
     source = str(path)
     lines = line_index(text)
