@@ -20,6 +20,9 @@ EXPECTED = {
     "02_write_and_tune_a_rule.ipynb": ["classroom/manifest.json", "my_ocse.yaml"],
     "03_compare_detectors.ipynb": ["classroom/manifest.json", "experiment.yaml",
                                    "results/metrics.json", "results/report.html", "mlflow.db"],
+    "04_cooperation.ipynb": ["cooperation/manifest.json", "cooperation_levels.png",
+                             "cooperation.yaml", "cooperation_results/cooperation.json",
+                             "cooperation_results/report.html", "mlflow.db"],
 }
 
 

@@ -182,14 +182,11 @@ def levels_table(result: dict, detector: str | None = None) -> pd.DataFrame:
         for lv, m in levels.items():
             ch = m.get("change_from_L0", {})
             rows.append({"detector": key, "level": lv,
-                         "offender recall": m["offender_recall"],
-                         "vs L0": ch.get("offender_recall"),
-                         "precision": m["offender_precision"],
-                         "AP": m["average_precision"],
-                         "days to detect": m["median_days_to_detection"],
+                         "recall": m["offender_recall"], "recall vs L0": ch.get("offender_recall"),
+                         "precision": m["offender_precision"], "AP": m["average_precision"],
+                         "days": m["median_days_to_detection"],
                          "days vs L0": ch.get("median_days_to_detection"),
-                         "networks found": m["networks_found"],
-                         "STR conversion": m["str_conversion_rate"]})
+                         "coverage": m["network_coverage"]})
     return pd.DataFrame(rows).round(3)
 
 

@@ -22,8 +22,9 @@ FACILITATOR_ROLES = ("facilitator", "collector", "intermediary")
 SENDER_ROLES = ("sender",)
 
 
-def offenders(labels: Labels) -> pd.DataFrame:
-    """OCSE offenders: account_id, side ("sender" or "facilitator"), case_id."""
+def offenders(labels: Labels, per_case: bool = False) -> pd.DataFrame:
+    """OCSE offenders: account_id, side ("sender" or "facilitator"), case_id; one row per
+    account (its first case), or with `per_case` one per account and network it belongs to."""
     la = labels.accounts
     la = la[(la["typology"].astype(str) == FLOW) & la["case_id"].notna()]
     role = la["role"].astype(str)
@@ -31,7 +32,9 @@ def offenders(labels: Labels) -> pd.DataFrame:
                     np.where(role.isin(SENDER_ROLES), "sender", ""))
     out = pd.DataFrame({"account_id": la["account_id"].to_numpy(np.int64), "side": side,
                         "case_id": la["case_id"].to_numpy(np.int64)})
-    return out[out["side"] != ""].drop_duplicates("account_id").reset_index(drop=True)
+    out = out[out["side"] != ""]
+    keys = ["account_id", "case_id"] if per_case else "account_id"
+    return out.drop_duplicates(keys).reset_index(drop=True)
 
 
 def suspicious_accounts(labels: Labels) -> pd.Index:

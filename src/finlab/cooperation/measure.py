@@ -13,7 +13,7 @@ from finlab.cooperation.simulate import LevelRun
 #: the headline numbers compared across levels (all: higher is better, except days and FPs)
 HEADLINE = ("offender_recall", "sender_recall", "facilitator_recall", "offender_precision",
             "average_precision", "median_days_to_detection", "networks_found",
-            "str_conversion_rate")
+            "network_coverage", "str_conversion_rate")
 
 
 def first_illicit(world) -> pd.Series:
@@ -66,6 +66,7 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
         if 0 < y.sum() < y.size else None,
         "median_days_to_detection": float(np.median(np.maximum(days, 0))) if days.size else None,
         "networks_found": float(np.isin(cases, found).mean()) if cases.size else None,
+        "network_coverage": _network_coverage(world.labels, off["account_id"], detected.index),
         "str_conversion_rate": _mean(
             strs["account_id"].isin(fb.suspicious_accounts(world.labels)).to_numpy()),
         "decoy_false_positive_rate": {
@@ -96,6 +97,17 @@ def _diff(m: dict, base: dict) -> dict:
         elif isinstance(v, int | float) and isinstance(b, int | float) and k != "seconds":
             out[k] = v - b
     return out
+
+
+def _network_coverage(labels, counted: pd.Series, reported: pd.Index) -> float | None:
+    """The mean over networks of the share of each network's offenders reported (a sender who
+    pays several networks counts in each)."""
+    members = fb.offenders(labels, per_case=True)
+    members = members[members["account_id"].isin(counted)]
+    if members.empty:
+        return None
+    hit = members["account_id"].isin(reported).to_numpy()
+    return float(pd.Series(hit).groupby(members["case_id"].to_numpy()).mean().mean())
 
 
 def _mean(x: np.ndarray) -> float | None:

@@ -15,7 +15,8 @@ from finlab.io import atomic_file
 LABELS = {"offender_recall": "offender recall", "sender_recall": "sender recall",
           "facilitator_recall": "facilitator recall", "offender_precision": "offender precision",
           "average_precision": "average precision", "median_days_to_detection": "days to detect",
-          "networks_found": "networks found", "str_conversion_rate": "STR conversion"}
+          "networks_found": "networks found", "network_coverage": "network coverage",
+          "str_conversion_rate": "STR conversion"}
 
 
 def _num(v, digits: int = 3) -> str:

@@ -5,8 +5,9 @@ depending on the level, the FIUs investigate, analyse and send lists back.
 Levels: L0 siloed banks; L1 adds FIU feedback (known facilitators and keywords from the STRs,
 after a delay, with partial recall); L2 adds the national FIU's analysis of pooled STRs and the
 cross-border register around them, disseminated to its banks; L3 lets the FIUs of all countries
-analyse and exchange together (destination inbound views included); L4 keeps L1's feedback and
-scores every bank's customers on the pooled data of all participating banks. Every level has the same detectors
+analyse and exchange together (destination inbound views included); L4 keeps the lists (shared
+across borders, as at L3) and scores every bank's customers on the pooled data of all
+participating banks, with no FIU leads. Every level has the same detectors
 and the same review capacity: an account counts as detected when a bank files an STR on it.
 """
 
