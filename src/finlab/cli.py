@@ -28,7 +28,15 @@ app = typer.Typer(
 list_app = typer.Typer(help="List the registered plugins.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 
-out = Console(soft_wrap=True)
+def _width() -> int | None:
+    """Tables keep their columns readable when output goes to a file or a pipe, where rich
+    would otherwise assume 80 columns (COLUMNS still decides when it is set)."""
+    import os
+
+    return None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+
+
+out = Console(soft_wrap=True, width=_width())
 err = Console(stderr=True, soft_wrap=True)
 
 
