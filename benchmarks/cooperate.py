@@ -14,16 +14,11 @@ There is no speed goal in the issue; the figures say what a sweep value costs.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from detect import machine
+from detect import machine, run_child
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@finlab-cooperate-bench@@ "
 
 CHILD = r"""
@@ -48,13 +43,7 @@ print("@@finlab-cooperate-bench@@ " + json.dumps(out))
 
 
 def run_once(dataset: Path, detector: str, params: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(dataset), detector, params],
-                          capture_output=True, text=True, env=env, check=False)
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
-    raise SystemExit(f"benchmark run failed:\n{proc.stderr[-2000:]}")
+    return run_child(CHILD, MARKER, str(dataset), detector, params)
 
 
 def main() -> None:

@@ -73,14 +73,20 @@ def machine() -> str:
             f"load average {os.getloadavg()[0]:.2f}")
 
 
-def run_once(dataset: Path, rows: int) -> dict:
+def run_child(code: str, marker: str, *args: str) -> dict:
+    """Run `code` in a fresh Python (this checkout's finlab) and return the JSON it prints after
+    `marker`: every repeat starts cold and its peak RSS is its own."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(dataset), str(rows)],
+    proc = subprocess.run([sys.executable, "-c", code, *args],
                           capture_output=True, text=True, env=env, check=False)
     for line in proc.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
+        if line.startswith(marker):
+            return json.loads(line[len(marker):])
     raise SystemExit(f"benchmark run failed:\n{proc.stderr[-2000:]}")
+
+
+def run_once(dataset: Path, rows: int) -> dict:
+    return run_child(CHILD, MARKER, str(dataset), str(rows))
 
 
 def main() -> None:
