@@ -364,8 +364,8 @@ def test_adapt_moves_only_suspicious_payments_to_listed_facilitators(tiny_datase
         assert roles.loc[new_id, "role"] == "facilitator"
         assert roles.loc[new_id, "case_id"] == facs.loc[fac, "case_id"]
     # each facilitator reacts once; nobody reacts when nobody moves
-    assert fb.adapt(changed, listed, 0.6, seed=0, done=done) == (changed, False)
-    assert fb.adapt(world, listed, 0.0, seed=0, done=set()) == (world, False)
+    assert fb.adapt(changed, listed, 0.6, seed=0, done=done) == (changed, [])
+    assert fb.adapt(world, listed, 0.0, seed=0, done=set()) == (world, [])
 
 
 # ---- 7. determinism and privacy ---------------------------------------------------------------
@@ -410,6 +410,7 @@ sweeps:
     ("label_noise: [0.0, 0.5]", "feedback.speed: [1, 2]", "unknown setting 'feedback.speed'"),
     ("label_noise: [0.0, 0.5]", "review_capacity: [1, -1]", "sweeps.review_capacity: value -1"),
     ("- name: rules", "- name: gradient_boosting", "learns from labels"),
+    ("- name: rules", "- name: watchlist_pagerank", "list of flagged accounts"),
     ("review_capacity: 3", "review_capacity: -1", "settings.review_capacity"),
 ])
 def test_bad_experiment_file_gives_one_error_with_file_and_line(tmp_path, old, new, says):
@@ -439,6 +440,65 @@ def test_good_experiment_files_validate(tmp_path):
         result = runner.invoke(app, ["validate", str(file)])
         assert result.exit_code == 0, result.output
         assert "valid cooperation experiment" in result.output
+
+
+def test_a_sweep_without_filings_fails_before_any_level_runs(tmp_path, tiny_dataset_dir):
+    from finlab.cli import app
+
+    path = tmp_path / "coop.yaml"
+    path.write_text(EXPERIMENT.replace("dataset: d", f"dataset: {tiny_dataset_dir}")
+                    .replace("label_noise: [0.0, 0.5]", "period_days: [1000]"))
+    result = runner.invoke(app, ["cooperate", str(path), "--out", str(tmp_path / "out"),
+                                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 2, result.output
+    assert "period_days 1000 leaves no filing" in result.output
+    assert "L0:" not in result.output  # nothing ran
+    assert not (tmp_path / "out" / "cooperation.json").exists()
+
+
+def test_privacy_key_changes_tokens_not_results(runs):
+    """A second key in the same simulation must not reuse the pool scored under the first."""
+    first = runs.run("L4", privacy=True, privacy_key="key-one")
+    second = runs.run("L4", privacy=True, privacy_key="key-two")
+    assert_same_strs(first, second)
+    assert runs.recall(second) == runs.recall(runs.run("L4"))
+
+
+def test_settings_written_out_hide_the_privacy_key():
+    from finlab.cooperation.experiment import public
+
+    data = public(Settings(privacy=True, privacy_key="a secret"))
+    assert "a secret" not in json.dumps(data) and data["privacy"] is True
+
+
+def test_a_reaction_gives_the_same_world_whatever_came_before(tiny_dataset):
+    world = tiny_dataset
+    off = fb.offenders(world.labels)
+    facs = off.loc[off["side"] == "facilitator", "account_id"].to_numpy(np.int64)
+    assert facs.size >= 2
+    when = world.transactions["ts"].min() + (world.transactions["ts"].max()
+                                             - world.transactions["ts"].min()) / 3
+    one = pd.Series(when, index=facs[:1])
+    alone, moved_alone = fb.adapt(world, one, 1.0, seed=0, done=set())
+    after, moved_after = fb.adapt(world, one, 1.0, seed=0, done={int(facs[1])})
+    assert moved_alone == moved_after == [int(facs[0])]
+    pd.testing.assert_frame_equal(alone.accounts, after.accounts)
+    pd.testing.assert_frame_equal(alone.transactions, after.transactions)
+
+
+def test_look_alikes_that_are_offenders_are_no_false_positives(runs):
+    run = runs.run("L0")
+    s = runs.settings()
+    la = run.world.labels.accounts
+    decoy = la[la["case_id"].isna() & la["role"].astype(str).str.startswith("decoy:")]
+    both = decoy[decoy["account_id"].isin(fb.suspicious_accounts(run.world.labels))]
+    assert len(both), "the tiny world should hold look-alikes that are also offenders"
+    fake = type(run)(**{**run.__dict__, "strs": pd.concat(
+        [run.strs, run.strs.head(0).reindex(range(len(both))).assign(
+            account_id=both["account_id"].to_numpy(np.int64))], ignore_index=True)})
+    a = level_metrics(run, runs.sim.warmup_end(s), runs.sim.checkpoints(s)[-1])
+    b = level_metrics(fake, runs.sim.warmup_end(s), runs.sim.checkpoints(s)[-1])
+    assert a["decoy_false_positive_rate"] == b["decoy_false_positive_rate"]
 
 
 # ---- 9. finlab cooperate end to end -----------------------------------------------------------

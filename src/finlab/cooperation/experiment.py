@@ -65,6 +65,8 @@ def swept(settings: Settings, key: str, value) -> Settings:
         node = node[part]
     if last not in node:
         raise ValueError(f"unknown setting {key!r}; known: {', '.join(_setting_names())}")
+    if isinstance(value, dict) and isinstance(node[last], dict):
+        value = {**node[last], **value}  # a partial sub-model keeps the file's other fields
     node[last] = value
     return Settings.model_validate(data)
 
@@ -82,8 +84,16 @@ def _setting_names(model=Settings, prefix: str = "") -> list[str]:
 
 def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
     """Read and validate a cooperation experiment (errors: file:line: field: what is allowed)."""
+    from finlab.detectors import DETECTORS
+
     exp, lines = read_model(path, CooperationExperiment, "a cooperation experiment")
     errors = detector_errors(path, lines, exp.detectors, labels_allowed=False)
+    for i, d in enumerate(exp.detectors):
+        if d.name in DETECTORS and DETECTORS.get(d.name).learns_account_ids:
+            errors.append(f"{path}:{lines.get(('detectors', i, 'name'), '?')}: detectors[{i}]"
+                          f".name: {d.name!r} spreads suspicion from a list of flagged accounts, "
+                          "which a siloed bank does not have at the start; use a detector that "
+                          "needs none")
     for key, values in exp.sweeps.items():
         where = f"{path}:{lines.get(('sweeps', key), '?')}: sweeps.{key}"
         if not isinstance(values, list) or not values:
@@ -112,8 +122,12 @@ def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     world = load_data(exp, base, out, exp.seed, dataset, progress)
+    probe = Simulation(world, exp.detectors[0].name, {}, exp.seed)
+    for settings in [exp.settings, *(swept(exp.settings, k, v) for k, vs in exp.sweeps.items()
+                                      for v in vs)]:
+        probe.checkpoints(settings)  # every setting has filings in this data, before any work
     result: dict = {"experiment": exp.name, "description": exp.description,
-                    "settings": exp.settings.model_dump(mode="json"),
+                    "settings": public(exp.settings),
                     "levels": {lv: LEVEL_NAMES[lv] for lv in exp.levels},
                     "detectors": {}, "seen": {}, "sweeps": {}}
     sims = {}
@@ -160,7 +174,7 @@ def log_cooperation(exp: CooperationExperiment, result: dict, out: Path, report:
     uri = open_experiment(uri, f"finlab-cooperation-{exp.name}", len(runs), progress)
     import mlflow
 
-    settings = flat("", exp.settings.model_dump(mode="json"), {})
+    settings = flat("", public(exp.settings), {})
     for key, lv in runs:
         with mlflow.start_run(run_name=f"{key}-{lv}"):
             mlflow.set_tags({"detector": key, "level": lv, "level_name": LEVEL_NAMES[lv],
@@ -171,6 +185,13 @@ def log_cooperation(exp: CooperationExperiment, result: dict, out: Path, report:
             mlflow.log_artifact(str(out / "cooperation.json"))
             mlflow.log_artifact(str(report))
     return uri
+
+
+def public(settings: Settings) -> dict:
+    """The settings as written to files and mlflow: the privacy key never leaves the process."""
+    data = settings.model_dump(mode="json")
+    data["privacy_key"] = "(hidden)"
+    return data
 
 
 def levels_table(result: dict, detector: str | None = None) -> pd.DataFrame:

@@ -64,19 +64,27 @@ def investigate(str_txns: pd.DataFrame, labels: Labels, *, recall: float, noise:
     return found
 
 
-def keywords(references: pd.Series, suspicious: np.ndarray, n: int = 5,
-             min_ratio: float = 3.0) -> list[str]:
-    """Words of payment references at least `min_ratio` times more common in the confirmed
-    suspicious STR transactions than in the others: the FIU's keyword list."""
-    words = references.astype(str).str.lower().str.findall(r"[a-z]{3,}")
-    frame = pd.DataFrame({"word": words, "bad": suspicious}).explode("word").dropna()
-    if frame.empty or not frame["bad"].any():
+def keywords(suspicious: pd.Series, baseline: pd.Series, n: int = 5, min_ratio: float = 5.0,
+             min_share: float = 0.05) -> list[str]:
+    """The FIU's keyword list: words carried by at least `min_share` of the confirmed OCSE
+    payments behind its STRs (`suspicious` references) and at least `min_ratio` times more often
+    than by the payments of its cross-border register (`baseline`)."""
+    if suspicious.empty or baseline.empty:
         return []
-    bad = frame.loc[frame["bad"], "word"].value_counts() / max(1, int(suspicious.sum()))
-    good = frame.loc[~frame["bad"], "word"].value_counts() / max(1, int((~suspicious).sum()))
-    ratio = bad / good.reindex(bad.index).fillna(0).clip(lower=1e-3)
-    picked = ratio[(ratio >= min_ratio) & (bad >= 0.05)].sort_values(ascending=False)
+    bad, base = word_shares(suspicious), word_shares(baseline)
+    ratio = bad / base.reindex(bad.index).fillna(0).clip(lower=1 / len(baseline))
+    picked = ratio[(ratio >= min_ratio) & (bad >= min_share)].sort_values(ascending=False)
     return sorted(picked.index[:n])
+
+
+def word_shares(references: pd.Series) -> pd.Series:
+    """Per word (lower case, three letters or more): the share of payments whose reference
+    carries it; worked out once per distinct reference."""
+    counts = references.astype(str).value_counts()
+    words = pd.Series(counts.index.str.lower().str.findall(r"[a-z]{3,}").map(set).map(sorted),
+                      index=counts.index)
+    frame = pd.DataFrame({"word": words.to_numpy(), "n": counts.to_numpy()}).explode("word")
+    return frame.dropna().groupby("word")["n"].sum() / len(references)
 
 
 def pseudonymiser(key: str | None):
@@ -95,64 +103,82 @@ def pseudonymiser(key: str | None):
 
 def matches(ids: pd.Index, received: np.ndarray, tokens) -> np.ndarray:
     """Which of one's own `ids` a received list names (by raw id or by token)."""
-    ids_arr = ids.to_numpy(np.int64)
-    return np.isin(ids_arr, received) | np.isin(tokens(ids_arr), received)
+    unique, back = np.unique(ids.to_numpy(np.int64), return_inverse=True)
+    return (np.isin(unique, received) | np.isin(tokens(unique), received))[back]
 
 
 def adapt(world: Dataset, listed: pd.Series, share: float, seed: int,
-          done: set) -> tuple[Dataset, bool]:
+          done: set) -> tuple[Dataset, list[int]]:
     """Offenders react to lists: for each listed true facilitator (listed[id] = when the list
-    reached banks), a share of its senders pay a new account in another destination country
-    from then on (switching corridor). Returns the changed world and whether anything moved."""
+    reached banks), a share of its senders pay a new account of the same person in another
+    destination country from then on (switching corridor; the same country's other banks when
+    there is no other). Returns the changed world and the facilitators whose senders moved.
+    The new account's id and bank depend only on (seed, facilitator), so the same reaction gives
+    the same world whatever happened before."""
     if share <= 0 or listed.empty:
-        return world, False
+        return world, []
     facs = offenders(world.labels)
     facs = facs[(facs["side"] == "facilitator") & facs["account_id"].isin(listed.index)
                 & ~facs["account_id"].isin(list(done))]
     if facs.empty:
-        return world, False
+        return world, []
     tx, acc = world.transactions, world.accounts
     lt = world.labels.transactions
     bad = tx["txn_id"].isin(lt.loc[lt["is_suspicious"].astype(bool), "txn_id"]).to_numpy()
-    rng = generator(seed, "adapt", len(done))
-    new_ids = opaque_ids(rng, len(facs))
-    countries = world.countries
-    destinations = countries.loc[countries["risk"].astype(str) == "high", "country"].astype(str)
-    info = acc.set_index("account_id").loc[facs["account_id"]]
-    new_rows, moved = [], np.zeros(len(tx), bool)
-    src_ids = tx["src_account"].to_numpy(np.int64)
+    dst_ids, src_ids = tx["dst_account"].to_numpy(np.int64), tx["src_account"].to_numpy(np.int64)
     key = stable_key(seed, "adapt")
-    for (fac, case), new_id, (_, row) in zip(facs[["account_id", "case_id"]].itertuples(
-            index=False), new_ids, info.iterrows(), strict=True):  # one per listed facilitator
-        other = destinations[destinations != str(row["country"])]
-        country = other.iloc[int(hash_uniform(key, np.int64(fac)) * len(other))]
-        banks = world.banks.loc[world.banks["country"].astype(str) == country, "bank_id"]
-        bank = str(banks.iloc[int(hash_uniform(key, np.int64(fac) + 1) * len(banks))])
-        rows = bad & (tx["dst_account"].to_numpy(np.int64) == fac) & (
-            tx["ts"] >= listed[fac]).to_numpy()
-        switch = hash_uniform(key, src_ids[rows], np.int64(fac)) < share
-        idx = np.flatnonzero(rows)[switch]
-        moved[idx] = True
-        new_rows.append({"new": new_id, "bank": bank, "country": country, "idx": idx,
-                         "party": row["party_id"], "since": listed[fac], "case": case})
+    info = acc.set_index("account_id")
+    moves, add_acc, add_lab = [], [], []
+    for fac, case in facs[["account_id", "case_id"]].itertuples(index=False):  # per facilitator
         done.add(int(fac))
-    if not moved.any():
-        return world, False
+        target = _new_home(world, str(info.at[fac, "country"]), str(info.at[fac, "bank_id"]),
+                           key, int(fac))
+        if target is None:
+            continue
+        rows = np.flatnonzero(bad & (dst_ids == fac) & (tx["ts"] >= listed[fac]).to_numpy())
+        rows = rows[hash_uniform(key, src_ids[rows], np.int64(fac)) < share]
+        if rows.size == 0:
+            continue
+        new_id = int(opaque_ids(generator(seed, "adapt", int(fac)), 1)[0])
+        country, bank, currency = target
+        moves.append((rows, new_id, bank, country, int(fac)))
+        add_acc.append({"account_id": new_id, "party_id": info.at[fac, "party_id"],
+                        "bank_id": bank, "country": country, "currency": currency,
+                        "kind": "current", "opened_at": listed[fac]})
+        add_lab.append({"account_id": new_id, "role": "facilitator", "typology": FLOW,
+                        "case_id": case})
+    if not moves:
+        return world, []
     tx = tx.copy()
-    for col in ("dst_bank", "dst_country"):
-        tx[col] = tx[col].astype(str)
-    add_acc, add_lab = [], []
-    for r in new_rows:
-        tx.iloc[r["idx"], tx.columns.get_loc("dst_account")] = r["new"]
-        tx.iloc[r["idx"], tx.columns.get_loc("dst_bank")] = r["bank"]
-        tx.iloc[r["idx"], tx.columns.get_loc("dst_country")] = r["country"]
-        add_acc.append({"account_id": r["new"], "party_id": r["party"], "bank_id": r["bank"],
-                        "country": r["country"], "currency": str(countries.set_index("country")
-                                                                 .loc[r["country"], "currency"]),
-                        "kind": "current", "opened_at": r["since"]})
-        add_lab.append({"account_id": r["new"], "role": "facilitator", "typology": FLOW,
-                        "case_id": r["case"]})
+    for col in ("dst_bank", "dst_country"):  # make room for the new values in the categories
+        values = {bank if col == "dst_bank" else country for _, _, bank, country, _ in moves}
+        if isinstance(tx[col].dtype, pd.CategoricalDtype):
+            tx[col] = tx[col].cat.add_categories(sorted(values - set(tx[col].cat.categories)))
+    for rows, new_id, bank, country, _ in moves:
+        tx.iloc[rows, tx.columns.get_loc("dst_account")] = new_id
+        tx.iloc[rows, tx.columns.get_loc("dst_bank")] = bank
+        tx.iloc[rows, tx.columns.get_loc("dst_country")] = country
     accounts = pd.concat([acc, pd.DataFrame(add_acc)], ignore_index=True)
     labels = replace(world.labels, accounts=pd.concat(
         [world.labels.accounts, pd.DataFrame(add_lab)], ignore_index=True))
-    return replace(world, transactions=tx, accounts=accounts, labels=labels), True
+    return (replace(world, transactions=tx, accounts=accounts, labels=labels),
+            [fac for *_, fac in moves])
+
+
+def _new_home(world: Dataset, home: str, own_bank: str, key, fac: int
+              ) -> tuple[str, str, str] | None:
+    """Where a listed facilitator opens its new account: (country, bank, currency) in another
+    high-risk country with banks, else another bank at home, else nowhere (None)."""
+    banks = world.banks.assign(country=world.banks["country"].astype(str),
+                               bank_id=world.banks["bank_id"].astype(str))
+    countries = world.countries.assign(country=world.countries["country"].astype(str))
+    high = set(countries.loc[countries["risk"].astype(str) == "high", "country"])
+    options = banks[banks["country"].isin(high - {home})]
+    if options.empty:
+        options = banks[(banks["country"] == home) & (banks["bank_id"] != own_bank)]
+    if options.empty:
+        return None
+    options = options.sort_values("bank_id")
+    pick = options.iloc[int(hash_uniform(key, np.int64(fac)) * len(options))]
+    currency = countries.set_index("country").at[pick["country"], "currency"]
+    return pick["country"], pick["bank_id"], str(currency)

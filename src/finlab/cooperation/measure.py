@@ -36,7 +36,8 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
     world = run.world
     first = first_illicit(world)
     off = fb.offenders(world.labels)
-    off = off[off["account_id"].isin(first.index[first < end])]
+    new = pd.Index(run.new_accounts, dtype=np.int64)  # opened after listing: judged apart
+    off = off[off["account_id"].isin(first.index[first < end]) & ~off["account_id"].isin(new)]
     strs = run.strs
     detected = strs.groupby("account_id")["filed_at"].min()
     hit = off["account_id"].isin(detected.index).to_numpy()
@@ -53,7 +54,9 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
     found = facs.loc[facs["account_id"].isin(named), "case_id"].unique()
     la = world.labels.accounts
     decoys = la[la["case_id"].isna() & la["role"].astype(str).str.startswith("decoy:")]
-    reported = decoys["account_id"].isin(strs["account_id"])
+    decoys = decoys[~decoys["account_id"].isin(fb.suspicious_accounts(world.labels))]
+    decoys = decoys.drop_duplicates("account_id")  # a look-alike that is also an offender is not
+    reported = decoys["account_id"].isin(strs["account_id"]).to_numpy()
     return {
         "offenders": len(off),
         "offenders_after_warmup": int((first.reindex(off["account_id"]) >= start).sum()),
@@ -71,7 +74,9 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
             strs["account_id"].isin(fb.suspicious_accounts(world.labels)).to_numpy()),
         "decoy_false_positive_rate": {
             str(c).removeprefix("decoy:"): float(g.mean())
-            for c, g in reported.groupby(decoys["role"].astype(str).to_numpy())},
+            for c, g in pd.Series(reported).groupby(decoys["role"].astype(str).to_numpy())},
+        "new_accounts": int(new.size),
+        "new_accounts_reported": int(new.isin(strs["account_id"]).sum()),
         "lists_sent": run.seen.get("lists_sent", 0),
         "disseminated": run.seen.get("disseminated", 0),
         "seconds": run.seconds,

@@ -24,7 +24,13 @@ from pydantic import Field
 from finlab.config import StrictModel
 from finlab.cooperation import feedback as fb
 from finlab.cooperation.str_flow import file_strs, no_strs, normalise, str_transactions
-from finlab.cooperation.views import bank_view, customers, fiu_view, pooled_view
+from finlab.cooperation.views import (
+    bank_view,
+    customers,
+    fiu_view,
+    pooled_view,
+    register_rows,
+)
 from finlab.features.ledger import keyword_hits
 from finlab.rng import hash_uniform, stable_key
 from finlab.schema import Dataset
@@ -79,6 +85,7 @@ class LevelRun:
     listed: pd.DataFrame  # account_id (true id), arrives_at: facilitators named on lists
     queue: pd.Series  # final checkpoint, every bank's customers
     world: Dataset  # the world as it ended (offenders may have adapted)
+    new_accounts: list  # accounts offenders opened once listed (adaptation), judged apart
     seen: dict
     seconds: float
 
@@ -91,10 +98,21 @@ class _State:
     dissem: list = field(default_factory=list)  # frames: token, bank_id, arrives_at
     words: list = field(default_factory=list)  # frames: word, audience, arrives_at
     version: int = 0  # 0 for the generated world; a new key whenever offenders change it
+    new_accounts: list = field(default_factory=list)  # accounts offenders opened after listing
+
+    _frames: dict = field(default_factory=dict)
 
     def frame(self, name: str, columns) -> pd.DataFrame:
+        """All parts of one exchange so far as one frame (parts are only ever appended, so the
+        frame is rebuilt only when one was)."""
         parts = getattr(self, name)
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+        if not parts:
+            return pd.DataFrame(columns=columns)
+        count, whole = self._frames.get(name, (0, None))
+        if count != len(parts):
+            whole = pd.concat(parts, ignore_index=True)
+            self._frames[name] = (len(parts), whole)
+        return whole
 
 
 class Simulation:
@@ -135,7 +153,8 @@ class Simulation:
             from finlab.errors import InputError
 
             raise InputError(f"cooperation: period_days {s.period_days} leaves no filing inside "
-                             f"the {days} days after the warm-up; use a shorter period")
+                             f"the {(end - first).days} days after the warm-up; use a shorter "
+                             "period or a smaller warmup_fraction")
         return out
 
     def members(self, s: Settings) -> set[str]:
@@ -172,7 +191,7 @@ class Simulation:
 
     def pooled_scores(self, world, version, members, c, tokens, s: Settings,
                       flags: pd.DataFrame) -> pd.Series:
-        key = ("pooled", version, tuple(sorted(members)), c, s.privacy,
+        key = ("pooled", version, tuple(sorted(members)), c, s.privacy and s.privacy_key,
                _signature(flags) if self.uses_flags else None)
         return self._cached(key, lambda: self._score(pooled_view(
             world, members, c, tokens=tokens if s.privacy else None,
@@ -207,11 +226,12 @@ class Simulation:
             if n >= 1 and s.adaptation > 0:
                 listed = state.frame("lists", ["true_id", "arrives_at"])
                 arrived = listed[listed["arrives_at"] <= c].groupby("true_id")["arrives_at"].min()
-                before = set(adapted)
                 world, moved = fb.adapt(world, arrived, s.adaptation, self.seed, adapted)
                 if moved:  # the world's identity: which facilitators lost senders, from when
                     state.version = hash((state.version, s.adaptation, tuple(sorted(
-                        (f, str(arrived[f])) for f in adapted - before))))
+                        (f, str(arrived[f])) for f in moved))))
+                    state.new_accounts += [a for a in world.accounts["account_id"].iloc[
+                        -len(moved):].tolist()]
             reported = pd.Index(pd.concat(state.strs)["account_id"]) if state.strs else \
                 pd.Index([], dtype=np.int64)
             filed, queues = [], []
@@ -250,7 +270,7 @@ class Simulation:
         seen["disseminated"] = int(sum(len(d) for d in state.dissem))
         seen["keywords"] = sorted(set(state.frame("words", ["word"])["word"])) if state.words \
             else []
-        return LevelRun(level, strs, listed, queue_final, world, seen,
+        return LevelRun(level, strs, listed, queue_final, world, state.new_accounts, seen,
                         time.perf_counter() - start)
 
     def _flags(self, state: _State, bank: str, country: str, c, feedback: bool) -> pd.DataFrame:
@@ -277,8 +297,9 @@ class Simulation:
         return self._cached(("touching", version, bank), compute)
 
     def _boosts(self, world, state: _State, bank, country, mine: pd.Index, c, tokens):
-        """Queue boosts from cooperation: customers on, or paying, a listed account; customers an
-        FIU disseminated; customers whose cross-border references carry listed keywords."""
+        """Queue boosts from cooperation: customers on a list, or that paid or were paid by a listed
+        account; customers an FIU disseminated; customers whose cross-border references carry
+        listed keywords."""
         boost = pd.Series(0.0, index=mine)
         lists = state.frame("lists", ["token", "audience", "arrives_at"])
         lists = lists[(lists["arrives_at"] <= c) & lists["audience"].isin([country, "*"])]
@@ -327,7 +348,7 @@ class Simulation:
                                    noise=s.label_noise, seed=self.seed,
                                    already=pd.Index(sent.to_numpy(np.int64)))
             ids = found.to_numpy(np.int64)
-            words = self._keywords(world, part) if s.feedback.keywords else []
+            words = self._keywords(world, part, country, c) if s.feedback.keywords else []
             for audience, when in ([(country, arrive)] + ([("*", shared)] if n >= 3 else [])):
                 if ids.size:
                     state.lists.append(pd.DataFrame({"token": tokens(ids), "true_id": ids,
@@ -336,12 +357,16 @@ class Simulation:
                     state.words.append(pd.DataFrame({"word": words, "audience": audience,
                                                      "arrives_at": when}))
 
-    @staticmethod
-    def _keywords(world, txns: pd.DataFrame) -> list[str]:
-        lt = world.labels.transactions.set_index("txn_id")["is_suspicious"]
-        rows = world.transactions[world.transactions["txn_id"].isin(txns["txn_id"])]
-        bad = lt.reindex(rows["txn_id"]).fillna(False).astype(bool).to_numpy()
-        return fb.keywords(rows["reference"], bad)
+    def _keywords(self, world, txns: pd.DataFrame, country: str, c) -> list[str]:
+        """Words of the confirmed OCSE payments behind a country's STRs against its register."""
+        if not hasattr(self, "_flow_txns"):
+            lt = self.world.labels.transactions
+            self._flow_txns = pd.Index(lt.loc[lt["is_suspicious"].astype(bool) & (
+                lt["typology"].astype(str) == fb.FLOW), "txn_id"])
+        tx = world.transactions
+        behind = tx[tx["txn_id"].isin(txns["txn_id"]) & tx["txn_id"].isin(self._flow_txns)]
+        register = register_rows(world, [country]) & (tx["ts"] < c).to_numpy()
+        return fb.keywords(behind["reference"], tx.loc[register, "reference"])
 
     def _analyse(self, world, state: _State, c, s: Settings, n: int, members, tokens, seen,
                  last: bool) -> None:
@@ -366,6 +391,8 @@ class Simulation:
             mine = strs[strs["country"].isin(group)]
             if mine.empty:
                 continue
+            # the analysts of the FIUs that received STRs, the same at L2 and L3
+            capacity = s.fiu.capacity * mine["country"].nunique()
             view = fiu_view(world, group, strs, pd.Index(behind.loc[behind["country"].isin(
                 group), "txn_id"]), at, register=s.fiu.cross_border_register,
                 tokens=tokens if s.privacy else None)
@@ -382,7 +409,7 @@ class Simulation:
                            tokens(ids) if s.privacy else ids)
             cs = pd.Series(scores.reindex(key).to_numpy(), index=ids).dropna()
             cs = cs[~np.isin(tokens(cs.index.to_numpy(np.int64)), sent)]
-            top = top_k(normalise(cs)[lambda x: x > 0], s.fiu.capacity * len(group))
+            top = top_k(normalise(cs)[lambda x: x > 0], capacity)
             if top.empty:
                 continue
             top = top.to_numpy(np.int64)
