@@ -121,8 +121,6 @@ class Simulation:
 
     def __init__(self, world: Dataset, detector_name: str, params: dict, seed: int,
                  progress: Callable[[str], None] = lambda msg: None):
-        from finlab.detectors import DETECTORS
-
         if world.labels is None:
             from finlab.errors import InputError
 
@@ -130,7 +128,6 @@ class Simulation:
                              "the FIU's investigation and the scoring read the truth")
         self.world, self.seed, self.progress = world, seed, progress
         self.detector_name, self.params = detector_name, params
-        self.uses_flags = DETECTORS.get(detector_name).learns_account_ids
         self.banks = world.banks.assign(bank_id=world.banks["bank_id"].astype(str),
                                         country=world.banks["country"].astype(str))
         self._cache: dict = {}
@@ -171,10 +168,6 @@ class Simulation:
     def _score(self, view: Dataset) -> pd.Series:
         from finlab.detectors import make_detector
 
-        if self.uses_flags and (view.labels is None or view.labels.observed is None
-                                or view.labels.observed.empty):
-            # a party with nothing on its list has nothing to spread: every account scores 0
-            return pd.Series(0.0, index=view.accounts["account_id"].to_numpy(np.int64))
         det = make_detector(self.detector_name, self.params)
         det.fit(view, view.labels)
         return det.score(view)
@@ -184,28 +177,19 @@ class Simulation:
             self._cache[key] = compute()
         return self._cache[key]
 
-    def bank_scores(self, world, version, bank: str, c: pd.Timestamp, flags) -> pd.Series:
-        key = ("bank", version, bank, c, _signature(flags) if self.uses_flags else None)
-        return self._cached(key, lambda: self._score(
-            bank_view(world, bank, c, flags=flags if self.uses_flags else None)))
+    def bank_scores(self, world, version, bank: str, c: pd.Timestamp) -> pd.Series:
+        """A bank's scores on its own view; the same at every level while the world is (the
+        detectors a cooperation run accepts learn nothing from flags)."""
+        return self._cached(("bank", version, bank, c),
+                            lambda: self._score(bank_view(world, bank, c)))
 
-    def pooled_scores(self, world, version, members, c, tokens, s: Settings,
-                      flags: pd.DataFrame) -> pd.Series:
-        key = ("pooled", version, tuple(sorted(members)), c, s.privacy and s.privacy_key,
-               _signature(flags) if self.uses_flags else None)
+    def pooled_scores(self, world, version, members, c, tokens, s: Settings) -> pd.Series:
+        key = ("pooled", version, tuple(sorted(members)), c, s.privacy and s.privacy_key)
         return self._cached(key, lambda: self._score(pooled_view(
-            world, members, c, tokens=tokens if s.privacy else None,
-            flags=flags if self.uses_flags else None)))
+            world, members, c, tokens=tokens if s.privacy else None)))
 
-    @staticmethod
-    def _pool_flags(state: _State, members, c) -> pd.DataFrame:
-        """The pool's flags: every participating bank's STRs and every list that has arrived."""
-        strs = [x.loc[x["bank_id"].isin(members), ["account_id", "filed_at"]].set_axis(
-            ["account_id", "flagged_at"], axis=1) for x in state.strs]
-        lists = state.frame("lists", ["true_id", "arrives_at"])
-        lists = lists.loc[lists["arrives_at"] <= c, ["true_id", "arrives_at"]].set_axis(
-            ["account_id", "flagged_at"], axis=1)
-        return pd.concat([*strs, lists], ignore_index=True)
+    def customers(self, world, version, bank: str) -> pd.Index:
+        return self._cached(("customers", version, bank), lambda: customers(world, bank))
 
     # ---- one level ----------------------------------------------------------------------------
 
@@ -237,14 +221,12 @@ class Simulation:
             filed, queues = [], []
             for bank, country in banks[["bank_id", "country"]].itertuples(index=False):
                 member = bank in members
-                mine = customers(world, bank)
-                flags = self._flags(state, bank, country, c, member and n >= 1)
+                mine = self.customers(world, state.version, bank)
                 if member and n == 4:
-                    pooled = self.pooled_scores(world, state.version, members, c, tokens, s,
-                                                self._pool_flags(state, members, c))
+                    pooled = self.pooled_scores(world, state.version, members, c, tokens, s)
                     base = _mine(pooled, mine, tokens, s.privacy)
                 else:
-                    base = self.bank_scores(world, state.version, bank, c, flags)
+                    base = self.bank_scores(world, state.version, bank, c)
                     base = base.reindex(mine).fillna(base.min() if len(base) else 0.0)
                 queue = normalise(base)
                 if member and n >= 1:
@@ -253,7 +235,9 @@ class Simulation:
                 filed.append(file_strs(queue, s.review_capacity, reported, bank_id=bank,
                                        country=country, filed_at=c))
                 if k == len(checkpoints) - 1:
-                    seen["bank"][bank] = _seen_bank(world, bank, c, len(flags))
+                    touching = self._touching(world, state.version, bank, mine)
+                    seen["bank"][bank] = {"transactions": int((touching["ts"] < c).sum()),
+                                          "customers": len(mine)}
             new = pd.concat(filed, ignore_index=True) if filed else no_strs()
             state.strs.append(new)
             queue_final = pd.concat(queues)
@@ -263,6 +247,9 @@ class Simulation:
                 self._analyse(world, state, c, s, n, members, tokens, seen,
                               last=k == len(checkpoints) - 1)
         strs = pd.concat(state.strs, ignore_index=True) if state.strs else no_strs()
+        filed_by = strs["bank_id"].value_counts()
+        for bank, view in seen["bank"].items():
+            view["strs_filed"] = int(filed_by.get(bank, 0))
         lists = state.frame("lists", ["true_id", "arrives_at"])
         listed = lists.groupby("true_id")["arrives_at"].min().rename_axis("account_id") \
             .reset_index() if len(lists) else pd.DataFrame(columns=["account_id", "arrives_at"])
@@ -272,21 +259,6 @@ class Simulation:
             else []
         return LevelRun(level, strs, listed, queue_final, world, state.new_accounts, seen,
                         time.perf_counter() - start)
-
-    def _flags(self, state: _State, bank: str, country: str, c, feedback: bool) -> pd.DataFrame:
-        """What a bank knows as flagged: its own STRs and, with feedback, the accounts on the lists
-        it has received (a listed account it never dealt with is simply not in its view)."""
-        own = [s.loc[s["bank_id"] == bank, ["account_id", "filed_at"]].set_axis(
-            ["account_id", "flagged_at"], axis=1) for s in state.strs]
-        if feedback and state.lists:
-            lists = state.frame("lists", ["true_id", "audience", "arrives_at"])
-            lists = lists[(lists["arrives_at"] <= c) & lists["audience"].isin([country, "*"])]
-            own.append(lists[["true_id", "arrives_at"]].set_axis(["account_id", "flagged_at"],
-                                                                 axis=1))
-        if not own:
-            return pd.DataFrame({"account_id": pd.Series(dtype=np.int64),
-                                 "flagged_at": pd.Series(dtype="datetime64[ns, UTC]")})
-        return pd.concat(own, ignore_index=True)
 
     def _touching(self, world, version: int, bank: str, mine: pd.Index) -> pd.DataFrame:
         """The transactions of a bank's customers (its view), kept while the world is unchanged."""
@@ -310,7 +282,7 @@ class Simulation:
             src_mine = touching["src_account"].isin(mine).to_numpy()
             own = np.where(src_mine, touching["src_account"], touching["dst_account"])
             other = pd.Index(np.where(src_mine, touching["dst_account"], touching["src_account"]))
-            hit = matches_any(other, received, tokens)
+            hit = fb.matches(other, received, tokens)
             paying = pd.Index(np.unique(own[hit]))
             listed_self = mine[fb.matches(mine, received, tokens)]
             boost[boost.index.isin(paying.union(listed_self))] += LIST_BOOST
@@ -364,7 +336,7 @@ class Simulation:
             self._flow_txns = pd.Index(lt.loc[lt["is_suspicious"].astype(bool) & (
                 lt["typology"].astype(str) == fb.FLOW), "txn_id"])
         tx = world.transactions
-        behind = tx[tx["txn_id"].isin(txns["txn_id"]) & tx["txn_id"].isin(self._flow_txns)]
+        behind = tx[tx["txn_id"].isin(pd.Index(txns["txn_id"]).intersection(self._flow_txns))]
         register = register_rows(world, [country]) & (tx["ts"] < c).to_numpy()
         return fb.keywords(behind["reference"], tx.loc[register, "reference"])
 
@@ -430,28 +402,12 @@ def around(view: Dataset, subjects: pd.Index) -> pd.Index:
     return pd.Index(np.union1d(hop1, hop2)).difference(subjects)
 
 
-def matches_any(other: pd.Index, received: np.ndarray, tokens) -> np.ndarray:
-    return fb.matches(other, received, tokens)
-
-
 def _mine(pooled: pd.Series, mine: pd.Index, tokens, privacy: bool) -> pd.Series:
     """A bank's customers' scores from the pool (looked up by token when the pool is hashed)."""
     ids = mine.to_numpy(np.int64)
     key = tokens(ids) if privacy else ids
     s = pd.Series(pooled.reindex(key).to_numpy(), index=mine)
     return s.fillna(pooled.min() if len(pooled) else 0.0)
-
-
-def _signature(flags: pd.DataFrame) -> int:
-    return hash(tuple(np.sort(flags["account_id"].to_numpy(np.int64)).tolist()))
-
-
-def _seen_bank(world: Dataset, bank: str, c, n_flags: int) -> dict:
-    tx = world.transactions
-    rows = ((tx["src_bank"] == bank) | (tx["dst_bank"] == bank)) & (
-        tx["ts"] < c)
-    return {"transactions": int(rows.sum()), "customers": len(customers(world, bank)),
-            "flags": n_flags}
 
 
 def _seen_view(view: Dataset, strs: pd.DataFrame, group, privacy: bool) -> dict:
