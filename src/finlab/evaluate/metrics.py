@@ -43,13 +43,8 @@ def account_metrics(scores: pd.Series, targets: Targets, threshold: float, budge
     alerted = top_k(s, budget)
     hit = y.index.isin(alerted)
     positives = y.index[yv == 1]
-    by_typology = {
-        t: float(positives[targets.typology.reindex(positives).to_numpy() == t].isin(alerted).mean())
-        for t in sorted(targets.typology.unique())
-    }
-    decoy_rate = {c: float(ids.isin(alerted).mean())
-                  for c, ids in ((c, targets.decoy.index[targets.decoy == c])
-                                 for c in sorted(targets.decoy.unique()))}
+    by_typology = _share_per_class(positives.isin(alerted), targets.typology.reindex(positives))
+    decoy_rate = _share_per_class(targets.decoy.index.isin(alerted), targets.decoy)
     return {
         "average_precision": float(average_precision_score(yv, sv)) if both else None,
         "roc_auc": float(roc_auc_score(yv, sv)) if both else None,
