@@ -126,6 +126,10 @@ def adapt(world: Dataset, listed: pd.Series, share: float, seed: int,
     lt = world.labels.transactions
     bad = tx["txn_id"].isin(lt.loc[lt["is_suspicious"].astype(bool), "txn_id"]).to_numpy()
     dst_ids, src_ids = tx["dst_account"].to_numpy(np.int64), tx["src_account"].to_numpy(np.int64)
+    # suspicious payments to these facilitators after their listing, found in one pass
+    paid = np.flatnonzero(bad & np.isin(dst_ids, facs["account_id"].to_numpy(np.int64)))
+    paid = paid[(tx["ts"].iloc[paid].reset_index(drop=True)
+                 >= listed.reindex(dst_ids[paid]).reset_index(drop=True)).to_numpy()]
     key = stable_key(seed, "adapt")
     info = acc.set_index("account_id")
     moves, add_acc, add_lab = [], [], []
@@ -135,7 +139,7 @@ def adapt(world: Dataset, listed: pd.Series, share: float, seed: int,
                            key, int(fac))
         if target is None:
             continue
-        rows = np.flatnonzero(bad & (dst_ids == fac) & (tx["ts"] >= listed[fac]).to_numpy())
+        rows = paid[dst_ids[paid] == fac]
         rows = rows[hash_uniform(key, src_ids[rows], np.int64(fac)) < share]
         if rows.size == 0:
             continue

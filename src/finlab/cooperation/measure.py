@@ -9,6 +9,7 @@ import pandas as pd
 
 from finlab.cooperation import feedback as fb
 from finlab.cooperation.simulate import LevelRun
+from finlab.cooperation.views import first_seen
 
 #: the headline numbers compared across levels (all: higher is better, except days and FPs)
 HEADLINE = ("offender_recall", "sender_recall", "facilitator_recall", "offender_precision",
@@ -21,10 +22,7 @@ def first_illicit(world) -> pd.Series:
     lt = world.labels.transactions
     bad = lt.loc[lt["is_suspicious"].astype(bool), "txn_id"]
     tx = world.transactions
-    rows = tx.loc[tx["txn_id"].isin(bad), ["ts", "src_account", "dst_account"]]
-    ends = pd.concat([rows[["src_account", "ts"]].set_axis(["account_id", "ts"], axis=1),
-                      rows[["dst_account", "ts"]].set_axis(["account_id", "ts"], axis=1)])
-    return ends.groupby("account_id")["ts"].min()
+    return first_seen(tx.loc[tx["txn_id"].isin(bad), ["ts", "src_account", "dst_account"]])
 
 
 def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict:

@@ -44,13 +44,11 @@ def restrict(ds: Dataset, keep: np.ndarray, kyc: pd.Index, as_of: pd.Timestamp, 
     business = parties.loc[parties["kind"].astype(str) != "person", "party_id"]
     hidden = ~acc["account_id"].isin(kyc) & ~acc["party_id"].isin(business)
     if hidden.any():
-        first_seen = pd.concat([tx[["src_account", "ts"]].set_axis(["account_id", "ts"], axis=1),
-                                tx[["dst_account", "ts"]].set_axis(["account_id", "ts"], axis=1)]
-                               ).groupby("account_id")["ts"].min()
+        first = first_seen(tx)
         acc.loc[hidden, "party_id"] = -1  # owner unknown: no household, no sector
         acc["kind"] = acc["kind"].astype(str)
         acc.loc[hidden, "kind"] = "unknown"
-        acc.loc[hidden, "opened_at"] = first_seen.reindex(acc.loc[hidden, "account_id"]).to_numpy()
+        acc.loc[hidden, "opened_at"] = first.reindex(acc.loc[hidden, "account_id"]).to_numpy()
     parties = parties[parties["party_id"].isin(acc["party_id"])]
     labels = None
     if flags is not None:
@@ -60,6 +58,13 @@ def restrict(ds: Dataset, keep: np.ndarray, kyc: pd.Index, as_of: pd.Timestamp, 
     view = replace(ds, transactions=tx, accounts=acc.reset_index(drop=True), parties=parties,
                    labels=labels, manifest={**ds.manifest, "as_of": str(as_of), "view": who})
     return view if tokens is None else pseudonymised(view, kyc if named is None else named, tokens)
+
+
+def first_seen(tx: pd.DataFrame) -> pd.Series:
+    """Per account: the time of its first payment in `tx`, at either end."""
+    ends = pd.concat([tx[["src_account", "ts"]].set_axis(["account_id", "ts"], axis=1),
+                      tx[["dst_account", "ts"]].set_axis(["account_id", "ts"], axis=1)])
+    return ends.groupby("account_id")["ts"].min()
 
 
 def pseudonymised(view: Dataset, named: pd.Index, tokens) -> Dataset:
