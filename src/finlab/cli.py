@@ -40,6 +40,11 @@ out = Console(soft_wrap=True, width=_width())
 err = Console(stderr=True, soft_wrap=True)
 
 
+def say(msg: str) -> None:
+    """A progress line on stderr, stamped with the time (long runs: experiments, cooperation)."""
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
+
+
 def user_errors(fn):
     """Turn FinlabError into its message on stderr and exit code 2."""
 
@@ -262,11 +267,11 @@ from finlab.detectors.cli import register as _register_detectors
 
 _register_detectors(app, list_app)
 
-from finlab.evaluate.cli import register as _register_evaluate  # noqa: E402
+from finlab.evaluate.cli import register as _register_evaluate
 
 _register_evaluate(app)
 
-from finlab.cooperation.cli import register as _register_cooperation  # noqa: E402
+from finlab.cooperation.cli import register as _register_cooperation
 
 _register_cooperation(app)
 

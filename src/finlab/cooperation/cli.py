@@ -10,10 +10,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from finlab.cli import err, frame_table, out, user_errors
-
-    def say(msg: str) -> None:
-        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
+    from finlab.cli import frame_table, out, say, user_errors
 
     @app.command()
     @user_errors

@@ -19,10 +19,7 @@ LEVELS = ("account", "transaction", "case")
 
 
 def register(app: typer.Typer) -> None:
-    from finlab.cli import err, frame_table, out, user_errors
-
-    def say(msg: str) -> None:
-        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
+    from finlab.cli import frame_table, out, say, user_errors
 
     def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
                       tracking_uri: str | None):
