@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from finlab.io import load, save  # noqa: E402
-from finlab.schema import Dataset, Labels  # noqa: E402
+from finlab.io import load, save
+from finlab.schema import Dataset, Labels
+from finlab.version import __version__
 
 __all__ = ["Dataset", "Labels", "__version__", "load", "save"]

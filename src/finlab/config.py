@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from finlab.errors import InputError
+from finlab.registry import StrictModel
+from finlab.typologies import TYPOLOGIES
+from finlab.world.behaviours import BEHAVIOURS
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
@@ -45,12 +48,6 @@ MerchantCategory = Literal[
     "webcam",
     "crypto_exchange",
 ]
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Country(StrictModel):
@@ -169,19 +166,6 @@ class Scenario(StrictModel):
         return 1.0 if currency == self.base_currency else self.fx_rates[currency]
 
 
-class Configurable:
-    """A plugin configured by its nested `Params` model: given a dict (from YAML), a model, or
-    nothing (the defaults), it keeps validated parameters in `self.params`."""
-
-    class Params(StrictModel):
-        pass
-
-    def __init__(self, params: StrictModel | dict | None = None) -> None:
-        if not isinstance(params, StrictModel):
-            params = self.Params.model_validate(params or {})
-        self.params = params
-
-
 # --- loading with readable errors -------------------------------------------------------------
 
 
@@ -298,8 +282,6 @@ def read_yaml(path: Path | str) -> tuple[Any, str]:
 
 def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None, list[str]]:
     """Validate a parsed scenario; return it (or None) and every error found."""
-    from finlab.world.behaviours import BEHAVIOURS  # plugins register on import
-
     lines = line_index(text)
     if not isinstance(data, dict):
         return None, [f"{source}: a scenario must be a mapping of keys to values"]
@@ -331,16 +313,12 @@ def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None,
 
 
 def _typology_errors(typologies: list, lines: dict, source: str) -> list[str]:
-    try:
-        from finlab.typologies import TYPOLOGIES
-    except ImportError:  # the typology library is optional until it exists
-        TYPOLOGIES = None
     errors = []
     for i, spec in enumerate(typologies):
         if not isinstance(spec, dict) or "name" not in spec:
             continue  # reported by the Scenario model
-        if TYPOLOGIES is None or spec["name"] not in TYPOLOGIES:
-            known = ", ".join(TYPOLOGIES.names()) if TYPOLOGIES is not None else "none yet"
+        if spec["name"] not in TYPOLOGIES:
+            known = ", ".join(TYPOLOGIES.names())
             line = lines.get(("typologies", i, "name"))
             where = f"{source}:{line}" if line else source
             errors.append(f"{where}: typologies[{i}].name: unknown typology {spec['name']!r}; "

@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finlab import __version__
 from finlab.errors import InputError
 from finlab.schema import LABELS, OBSERVABLES, Dataset, Labels, storage_schema
+from finlab.version import __version__
 
 COMPRESSION = "zstd"
 MANIFEST = "manifest.json"

@@ -1,9 +1,12 @@
-"""One small name -> plugin registry shared by behaviours, typologies and detectors."""
+"""One small name -> plugin registry shared by behaviours, typologies and detectors, and the
+bases every plugin is built on: strict pydantic parameters and a `Configurable` holding them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
 
 from finlab.errors import InputError
 
@@ -48,3 +51,22 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Configurable:
+    """A plugin configured by its nested `Params` model: given a dict (from YAML), a model, or
+    nothing (the defaults), it keeps validated parameters in `self.params`."""
+
+    class Params(StrictModel):
+        pass
+
+    def __init__(self, params: StrictModel | dict | None = None) -> None:
+        if not isinstance(params, StrictModel):
+            params = self.Params.model_validate(params or {})
+        self.params = params

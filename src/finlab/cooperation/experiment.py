@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from finlab.config import StrictModel
+from finlab.registry import StrictModel
 from finlab.cooperation.measure import HEADLINE, level_metrics, with_changes
 from finlab.cooperation.simulate import LEVEL_NAMES, LEVELS, Settings, Simulation
 from finlab.errors import InputError

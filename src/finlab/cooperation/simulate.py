@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.config import StrictModel
+from finlab.registry import StrictModel
 from finlab.cooperation import feedback as fb
 from finlab.cooperation.str_flow import file_strs, no_strs, normalise, str_transactions
 from finlab.cooperation.views import (

@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from finlab.config import Configurable
+from finlab.registry import Configurable
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, as_of_time, build_ledger, ledger_features
 from finlab.registry import Registry

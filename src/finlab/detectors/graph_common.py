@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.config import StrictModel
+from finlab.registry import StrictModel
 from finlab.detectors.base import Detector, cached, ledger_for
 from finlab.features.ledger import DAY, Ledger
 from finlab.schema import CHANNELS, Dataset

@@ -8,18 +8,23 @@ account_id. Names end in the window they cover, e.g. `out_count_30d`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from finlab.errors import InputError
+from finlab.features import (  # noqa: F401  (groups register on import)
+    account,
+    activity,
+    counterparties,
+    graph,
+    peaks,
+    temporal,
+)
+from finlab.features.groups import FEATURE_GROUPS, FeatureGroup
 from finlab.features.ledger import DEFAULT_WINDOWS, Ledger, as_of_time, build_ledger
-from finlab.registry import Registry
 from finlab.schema import Dataset
-
-FeatureGroup = Callable[[Ledger, Sequence[int]], dict[str, np.ndarray]]
-FEATURE_GROUPS: Registry[FeatureGroup] = Registry("feature group")
 
 
 def check_windows(windows: Iterable[int]) -> tuple[int, ...]:
@@ -66,20 +71,7 @@ def empty_ledger() -> Ledger:
     )
 
 
-def _register_groups() -> None:
-    from finlab.features import (  # noqa: F401
-        account,
-        activity,
-        counterparties,
-        graph,
-        peaks,
-        temporal,
-    )
-
-
-_register_groups()
-
 __all__ = [
-    "DEFAULT_WINDOWS", "FEATURE_GROUPS", "Ledger", "account_features", "as_of_time",
+    "DEFAULT_WINDOWS", "FEATURE_GROUPS", "FeatureGroup", "Ledger", "account_features", "as_of_time",
     "build_ledger", "feature_names", "ledger_features",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finlab.features import FEATURE_GROUPS
+from finlab.features.groups import FEATURE_GROUPS
 from finlab.features.ledger import REPORTING_THRESHOLD, Ledger
 from finlab.schema import CHANNELS
 

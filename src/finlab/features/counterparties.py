@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finlab.features import FEATURE_GROUPS
+from finlab.features.groups import FEATURE_GROUPS
 from finlab.features.ledger import Ledger
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from finlab.features import FEATURE_GROUPS
+from finlab.features.groups import FEATURE_GROUPS
 from finlab.features.ledger import Ledger
 
 HUB_DEGREE = 50  # accounts with more distinct counterparties are left out of cycle counts

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finlab.features import FEATURE_GROUPS
 from finlab.features.counterparties import pair_times
+from finlab.features.groups import FEATURE_GROUPS
 from finlab.features.ledger import DAY, REPORTING_THRESHOLD, Ledger
 
 SCALE = np.int64(1) << 34  # time (seconds) fits below this, so owner * SCALE + t sorts by both

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finlab.features import FEATURE_GROUPS
 from finlab.features.activity import share
+from finlab.features.groups import FEATURE_GROUPS
 from finlab.features.ledger import DAY, Ledger
 
 PASS_THROUGH_DAYS = 2  # money out within this many days after money in counts as passed through

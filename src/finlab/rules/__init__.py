@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from finlab.config import StrictModel, format_errors, line_index, read_yaml
+from finlab.config import format_errors, line_index, read_yaml
+from finlab.registry import StrictModel
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, Ledger, feature_names
 from finlab.rules.expr import Expression, ExpressionError, compile_expression

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.config import Configurable, StrictModel
+from finlab.registry import Configurable, StrictModel
 from finlab.registry import Registry
 from finlab.world.population import World
 from finlab.world.streams import DAY, Clock, Streams, TxnBlock, Window, materialize

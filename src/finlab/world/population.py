@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from finlab.config import Scenario
 from finlab.rng import generator, opaque_ids
 from finlab.world.names import sample_names
+
+if TYPE_CHECKING:  # config imports the plugins, which are built on the world
+    from finlab.config import Scenario
 
 BANK_SUFFIX = {"bank": "Bank", "money_services": "Remit", "payment_app": "Pay"}
 

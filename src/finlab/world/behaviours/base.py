@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.config import Configurable, StrictModel
+from finlab.registry import Configurable, StrictModel
 from finlab.registry import Registry
 from finlab.schema import CHANNELS
 from finlab.world.population import World

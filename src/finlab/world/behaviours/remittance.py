@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.config import StrictModel
+from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
     BEHAVIOURS, Behaviour, hours, payer_account, price_level, wallet_channel, weekdays,
 )

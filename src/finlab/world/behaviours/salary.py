@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from finlab.config import StrictModel
+from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
     BEHAVIOURS, Behaviour, channel, hours, pick_targets, price_level, weekdays,
 )
