@@ -53,10 +53,10 @@ if step == "world":
     rows = manifest["row_counts"]["transactions"]
     result = {"rows": rows}
 elif step == "export":
-    from finlab.interop.common import export_dataset
+    from finlab.interop import export_dataset
     result = export_dataset("amlworld", args["dataset"], args["out"], force=True)
 else:
-    from finlab.interop.common import import_dataset
+    from finlab.interop import import_dataset
     result = import_dataset("amlworld", [args["files"]], args["out"], force=True)
 result["seconds"] = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)

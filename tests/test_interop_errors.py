@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import finlab
 from finlab.errors import InputError
-from finlab.interop.common import ImportOptions, import_dataset
+from finlab.interop import ImportOptions, import_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures" / "interop"
 TRANS = (FIXTURES / "amlworld" / "tiny_Trans.csv").read_text().splitlines()

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 import finlab
-from finlab.interop.common import ImportOptions, components, import_dataset
+from finlab.interop import ImportOptions, import_dataset
+from finlab.interop.accounts import components
 
 FIXTURES = Path(__file__).parent / "fixtures" / "interop"
 

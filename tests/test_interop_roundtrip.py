@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import finlab
-from finlab.interop.common import (
+from finlab.interop import (
     UNIT_SECONDS, ImportOptions, export_dataset, format_names, get_format, import_dataset,
 )
 

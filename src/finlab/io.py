@@ -185,11 +185,26 @@ def _read(path: Path, schema: pa.Schema) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _locate(root: Path, rel: str) -> Path | None:
+def locate_table(root: Path, rel: str) -> Path | None:
+    """Where a dataset's table is stored: `rel`.parquet, or a directory `rel` of parts; None
+    when it has neither."""
     for candidate in (root / f"{rel}.parquet", root / rel):
         if candidate.exists():
             return candidate
     return None
+
+
+def require_table(root: Path, rel: str) -> Path:
+    """Like locate_table, for a table every dataset has: its absence is one clear error."""
+    path = locate_table(root, rel)
+    if path is None:
+        raise InputError(f"{root}: {rel}.parquet is missing; is this a finlab dataset?")
+    return path
+
+
+def table_files(path: Path) -> list[Path]:
+    """The Parquet files of a located table: the file itself, or a directory's parts in order."""
+    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
 
 
 def load(path: Path | str, *, labels: bool = True) -> Dataset:
@@ -199,15 +214,12 @@ def load(path: Path | str, *, labels: bool = True) -> Dataset:
         raise InputError(f"{root}: no such dataset directory")
     tables = {}
     for name, schema in OBSERVABLES.items():
-        p = _locate(root, name)
-        if p is None:
-            raise InputError(f"{root}: {name}.parquet is missing; is this a finlab dataset?")
-        tables[name] = _read(p, schema)
+        tables[name] = _read(require_table(root, name), schema)
     label_tables = None
     if labels and (root / "labels").is_dir():
         found = {}
         for name, schema in LABELS.items():
-            p = _locate(root / "labels", name)
+            p = locate_table(root / "labels", name)
             found[name] = _read(p, schema) if p is not None else None
         if found["transactions"] is not None:
             label_tables = Labels(

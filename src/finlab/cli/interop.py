@@ -31,7 +31,7 @@ def import_(
              "default 2017-01-01.")] = None,
 ) -> None:
     """Read another AML dataset's files into a finlab dataset directory (streamed)."""
-    from finlab.interop.common import ImportOptions, import_dataset
+    from finlab.interop import ImportOptions, import_dataset
 
     when = parse_start(start)
     bar, report = progress_bar()
@@ -58,7 +58,7 @@ def export(
         help="Layout of formats that have several (amlsim: new or old).")] = None,
 ) -> None:
     """Write a finlab dataset in another AML dataset's format (streamed)."""
-    from finlab.interop.common import export_dataset
+    from finlab.interop import export_dataset
 
     bar, report = progress_bar()
     with bar:

@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finlab.errors import InputError
-from finlab.interop.common import (
-    FORMATS, ZZ, CsvOut, DatasetReader, Format, ImportJob, Progress, Steps, account_attrs,
-    format_times, make_rows, normalise_typology, payment_words, remap, stable_ids,
-)
+from finlab.interop.accounts import account_attrs, component_keys, stable_ids
+from finlab.interop.columns import normalise_typology, remap
+from finlab.interop.exporter import CsvOut, DatasetReader, format_times, payment_words
+from finlab.interop.formats import FORMATS, ZZ, Format, Progress, Steps, make_rows
+from finlab.interop.importer import ImportJob
 
 NODES = ["nodeid", "isFraud", "init_balance", "fraudStep"]
 OLD_TX = ["sourceNodeId", "targetNodeId", "value", "time"]
@@ -296,8 +297,6 @@ class AMLSim(Format):
 
     def cases(self, susp: pd.DataFrame, job: ImportJob) -> tuple[pd.Series, dict[str, dict]]:
         """Connected laundering rows are one case whatever their rows' typologies."""
-        from finlab.interop.common import component_keys
-
         flagged = pd.DataFrame({"account_id": self.ids[self.fraud]})
         flagged["typology"] = (self.alert_typology.reindex(flagged["account_id"]).to_numpy()
                                if self.alert_typology is not None else None)

@@ -22,18 +22,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finlab.errors import InputError
-from finlab.interop.common import (
-    FORMATS, ZZ, Batch, CsvOut, DatasetReader, Format, ImportJob, Progress, Vocabulary,
-    account_attrs, clean_text, component_keys, format_times, make_rows, normalise_typology,
-    payment_words, remap, stable_ids,
-)
+from finlab.interop.accounts import account_attrs, component_keys, stable_ids
+from finlab.interop.columns import normalise_typology, remap
+from finlab.interop.csv_reader import Batch
+from finlab.interop.exporter import CsvOut, DatasetReader, clean_text, format_times, payment_words
+from finlab.interop.formats import FORMATS, ZZ, Format, FormatWords, Progress, make_rows
+from finlab.interop.importer import ImportJob
 
 COLUMNS = ["Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received",
            "Receiving Currency", "Amount Paid", "Payment Currency", "Payment Format",
            "Is Laundering"]
 ACCOUNT_COLUMNS = ["Bank Name", "Bank ID", "Account Number", "Entity ID", "Entity Name"]
 TIME_FORMAT, TIME_EXAMPLE = "%Y/%m/%d %H:%M", "2022/09/01 00:20"
-CURRENCIES = Vocabulary({
+CURRENCIES = FormatWords({
     "US Dollar": "USD", "Euro": "EUR", "Yuan": "CNY", "Yen": "JPY", "UK Pound": "GBP",
     "Rupee": "INR", "Ruble": "RUB", "Canadian Dollar": "CAD", "Australian Dollar": "AUD",
     "Swiss Franc": "CHF", "Mexican Peso": "MXN", "Brazil Real": "BRL", "Saudi Riyal": "SAR",

@@ -20,10 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finlab.interop.common import (
-    FORMATS, ZZ, CsvOut, DatasetReader, Format, ImportJob, Progress, Steps, make_rows,
-    payment_words, remap,
-)
+from finlab.interop.columns import remap
+from finlab.interop.exporter import CsvOut, DatasetReader, payment_words
+from finlab.interop.formats import FORMATS, ZZ, Format, Progress, Steps, make_rows
+from finlab.interop.importer import ImportJob
 
 COLUMNS = ["step", "type", "amount", "nameOrig", "oldbalanceOrg", "newbalanceOrig", "nameDest",
            "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud"]

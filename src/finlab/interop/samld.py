@@ -18,20 +18,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from finlab.interop.common import (
-    FORMATS, CsvOut, DatasetReader, Format, ImportJob, Progress, Vocabulary, clean_text,
-    format_times, make_rows, normalise_typology, payment_words, remap,
-)
+from finlab.interop.columns import normalise_typology, remap
+from finlab.interop.exporter import CsvOut, DatasetReader, clean_text, format_times, payment_words
+from finlab.interop.formats import FORMATS, Format, FormatWords, Progress, make_rows
+from finlab.interop.importer import ImportJob
 
 COLUMNS = ["Time", "Date", "Sender_account", "Receiver_account", "Amount", "Payment_currency",
            "Received_currency", "Sender_bank_location", "Receiver_bank_location", "Payment_type",
            "Is_laundering", "Laundering_type"]
-CURRENCIES = Vocabulary({
+CURRENCIES = FormatWords({
     "UK pounds": "GBP", "Euro": "EUR", "US dollar": "USD", "Yen": "JPY", "Indian rupee": "INR",
     "Swiss franc": "CHF", "Dirham": "AED", "Mexican Peso": "MXN", "Turkish lira": "TRY",
     "Moroccan dirham": "MAD", "Naira": "NGN", "Albanian lek": "ALL", "Pakistani rupee": "PKR",
 })
-LOCATIONS = Vocabulary({
+LOCATIONS = FormatWords({
     "UK": "GB", "USA": "US", "UAE": "AE", "Italy": "IT", "Japan": "JP", "Austria": "AT",
     "France": "FR", "Switzerland": "CH", "India": "IN", "Turkey": "TR", "Nigeria": "NG",
     "Germany": "DE", "Morocco": "MA", "Mexico": "MX", "Netherlands": "NL", "Spain": "ES",
