@@ -1,22 +1,38 @@
-"""Shared fixtures: shipped scenario paths, a small generated world, and ../shared (required)."""
+"""Shared fixtures: shipped scenario paths, a small generated world, and the peer samples."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "synthetic"
-SHARED = ROOT.parent / "shared"
+
+
+PEER_SAMPLES = Path(os.environ.get("FINLAB_PEER_SAMPLES") or ROOT.parent / "shared" / "peers")
+PEERS_MISSING = (f"peer samples not found at {PEER_SAMPLES}; set FINLAB_PEER_SAMPLES to the "
+                 "folder of AMLSim, PaySim and SAML-D samples")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the peer samples, the tests that read them skip with one reason (shown once per
+    file by -ra) -- unless FINLAB_REQUIRE_PEER_SAMPLES=1 (set by .ci/run), where they fail."""
+    if PEER_SAMPLES.is_dir() or os.environ.get("FINLAB_REQUIRE_PEER_SAMPLES") == "1":
+        return
+    for item in items:
+        if "peer_samples" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=PEERS_MISSING))
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared beside the clone; tests that need it fail loudly when it is missing."""
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: clone finlab with ../shared beside it", pytrace=False)
-    return SHARED
+def peer_samples() -> Path:
+    """Samples of other AML datasets (AMLSim, PaySim, SAML-D), which finlab does not ship: the
+    folder FINLAB_PEER_SAMPLES names, by default ../shared/peers beside the clone."""
+    if not PEER_SAMPLES.is_dir():
+        pytest.fail(f"{PEERS_MISSING} (FINLAB_REQUIRE_PEER_SAMPLES=1)", pytrace=False)
+    return PEER_SAMPLES
 
 
 @pytest.fixture(scope="session")

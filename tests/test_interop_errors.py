@@ -160,7 +160,7 @@ def test_unreadable_and_unknown_files(tmp_path):
     assert fails("amlworld", header_only, tmp_path) == f"{header_only}: no transactions to import"
 
 
-def test_amlsim_mixed_or_incomplete_layouts(tmp_path, shared_dir):
+def test_amlsim_mixed_or_incomplete_layouts(tmp_path):
     old, new = FIXTURES / "amlsim_old", FIXTURES / "amlsim_new"
     with pytest.raises(InputError, match="AMLSim files of one layout expected"):
         import_dataset("amlsim", [old / "nodes.csv", new / "tx.csv"], tmp_path / "o")

@@ -1,5 +1,5 @@
-"""Each interop reader against its sample in ../shared/peers and against tiny hand-written
-fixtures."""
+"""Each interop reader against its sample in the peer samples folder (FINLAB_PEER_SAMPLES,
+see conftest.py) and against tiny hand-written fixtures."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ PEERS = [  # format, path under peers/, rows, laundering rows, accounts
 
 
 @pytest.mark.parametrize("fmt,rel,rows,flagged,accounts", PEERS, ids=[p[1] for p in PEERS])
-def test_peer_sample(shared_dir, tmp_path, fmt, rel, rows, flagged, accounts):
-    ds = imported(fmt, [shared_dir / "peers" / rel], tmp_path / "ds")
+def test_peer_sample(peer_samples, tmp_path, fmt, rel, rows, flagged, accounts):
+    ds = imported(fmt, [peer_samples / rel], tmp_path / "ds")
     assert len(ds.transactions) == rows
     assert laundering(ds) == flagged
     if accounts is not None:
@@ -59,8 +59,8 @@ def test_peer_sample(shared_dir, tmp_path, fmt, rel, rows, flagged, accounts):
     assert lt.loc[lt["is_suspicious"], "case_id"].notna().all()
 
 
-def test_amlsim_old_sample_typology_from_metadata(shared_dir, tmp_path):
-    ds = imported("amlsim", [shared_dir / "peers" / "amlsim" / "20K_cycle200.tgz"], tmp_path / "ds")
+def test_amlsim_old_sample_typology_from_metadata(peer_samples, tmp_path):
+    ds = imported("amlsim", [peer_samples / "amlsim" / "20K_cycle200.tgz"], tmp_path / "ds")
     assert set(ds.labels.cases["typology"]) == {"cycle"}
     assert ds.manifest["interop"]["layout"] == "old"
     # every one of the 945 fraud accounts is labelled (with a case or as a suspect)
@@ -68,8 +68,8 @@ def test_amlsim_old_sample_typology_from_metadata(shared_dir, tmp_path):
     assert "deg.png" in ds.manifest["interop"]["ignored_files"]
 
 
-def test_amlsim_new_sample_alerts_and_cash(shared_dir, tmp_path):
-    ds = imported("amlsim", [shared_dir / "peers" / "amlsim" / "sample_outputs"], tmp_path / "ds")
+def test_amlsim_new_sample_alerts_and_cash(peer_samples, tmp_path):
+    ds = imported("amlsim", [peer_samples / "amlsim" / "sample_outputs"], tmp_path / "ds")
     assert ds.manifest["interop"]["layout"] == "new"
     assert list(ds.labels.cases["typology"]) == ["cycle"]
     assert (ds.transactions["channel"] == "cash").sum() == 88
@@ -80,8 +80,8 @@ def test_amlsim_new_sample_alerts_and_cash(shared_dir, tmp_path):
     assert (ds.labels.transactions["is_suspicious"].to_numpy() == both.to_numpy()).all()
 
 
-def test_paysim_sample_pairs_transfer_and_cash_out(shared_dir, tmp_path):
-    ds = imported("paysim", [shared_dir / "peers" / "paysim" / "paysim_step1_sample.csv"],
+def test_paysim_sample_pairs_transfer_and_cash_out(peer_samples, tmp_path):
+    ds = imported("paysim", [peer_samples / "paysim" / "paysim_step1_sample.csv"],
                   tmp_path / "ds")
     cases = ds.labels.cases
     assert len(cases) == 9  # 7 TRANSFER + CASH_OUT pairs and 2 lone CASH_OUTs
@@ -91,8 +91,8 @@ def test_paysim_sample_pairs_transfer_and_cash_out(shared_dir, tmp_path):
     assert merchants.sum() == ds.parties["kind"].eq("business").sum() > 0
 
 
-def test_samld_sample_types(shared_dir, tmp_path):
-    ds = imported("samld", [shared_dir / "peers" / "samld" / "SAML-D_sample_1k.csv"],
+def test_samld_sample_types(peer_samples, tmp_path):
+    ds = imported("samld", [peer_samples / "samld" / "SAML-D_sample_1k.csv"],
                   tmp_path / "ds")
     lt = ds.labels.transactions
     assert sorted(lt.loc[lt["is_suspicious"], "typology"].astype(str)) == [
@@ -210,8 +210,8 @@ def test_amlsim_new_fixture(tmp_path):
     assert parties.loc[owner, "kind"] == "business" and parties.loc[owner, "name"] == "C_2"
 
 
-def test_archive_and_directory_give_the_same_dataset(shared_dir, tmp_path):
-    src = shared_dir / "peers" / "amlsim" / "sample_outputs"
+def test_archive_and_directory_give_the_same_dataset(peer_samples, tmp_path):
+    src = peer_samples / "amlsim" / "sample_outputs"
     copy = tmp_path / "copy"
     shutil.copytree(src, copy)
     import tarfile

@@ -170,8 +170,8 @@ def test_foreign_import_export_import_changes_nothing(tmp_path, name, source):
     assert cx["n_transactions"].tolist() == cy["n_transactions"].tolist()
 
 
-def test_samld_sample_exports_back_to_its_own_rows(shared_dir, tmp_path):
-    src = shared_dir / "peers" / "samld" / "SAML-D_sample_1k.csv"
+def test_samld_sample_exports_back_to_its_own_rows(peer_samples, tmp_path):
+    src = peer_samples / "samld" / "SAML-D_sample_1k.csv"
     import_dataset("samld", [src], tmp_path / "ds")
     export_dataset("samld", tmp_path / "ds", tmp_path / "files")
     a = pd.read_csv(src, dtype=str)

@@ -2,7 +2,7 @@
 
 One case is one facilitator network in a destination country, paid by many senders living in
 source countries, at many banks. Every default below comes from the published indicators
-CS01-CS13 (../shared/domain/indicators.md); the field descriptions cite them.
+CS01-CS13 (docs/indicators.md); the field descriptions cite them.
 """
 
 from __future__ import annotations

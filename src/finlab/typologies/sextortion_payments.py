@@ -1,6 +1,6 @@
 """Financial sextortion: young victims pay an extortioner abroad in a short, rising burst.
 
-The reverse flow of ocse_payments (FATF 2025 in ../shared/domain/indicators.md): victims, often
+The reverse flow of ocse_payments (FATF 2025 in docs/indicators.md): victims, often
 teenagers, pay amounts that start under EUR 250 and rise to about EUR 1,500 within days, then stop.
 One case is one extortioner (role collector) paid by a few victims (role victim).
 """
