@@ -17,6 +17,7 @@ went through it, so whole source -> middle -> sink blocks rank high.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from finlab.detectors.graph_common import (
     DAY,
     GraphDetector,
     GraphParams,
+    GraphResult,
     TimeIndex,
     account_positions,
     flow_rows,
@@ -35,6 +37,21 @@ from finlab.detectors.graph_common import (
     ledger_of,
 )
 from finlab.schema import Dataset
+
+
+@dataclass
+class DenseFlowResult(GraphResult):
+    """Pass-through per account and the flow matrix its explanations read."""
+
+    mid_score: np.ndarray
+    ratio: np.ndarray
+    through: np.ndarray
+    received: np.ndarray
+    payer: np.ndarray
+    payer_of: np.ndarray
+    payee: np.ndarray
+    payee_of: np.ndarray
+    flow: sp.csr_matrix
 
 
 @DETECTORS.register("dense_flow")
@@ -57,7 +74,7 @@ class DenseFlow(GraphDetector):
         hub_degree: int = Field(
             50, ge=1, description="accounts with more distinct counterparties are left out")
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> DenseFlowResult:
         p = self.params
         lg = ledger_of(data)
         n = lg.n_accounts
@@ -91,40 +108,40 @@ class DenseFlow(GraphDetector):
         payee = from_mid.max(axis=0).toarray().ravel() if n else np.zeros(0)
         payee_of = np.asarray(from_mid.argmax(axis=0)).ravel() if n else np.zeros(0, np.int64)
         score = np.maximum(mid_score, p.propagate * np.maximum(payer, payee))
-        return {"lg": lg, "score": score, "mid_score": mid_score, "ratio": ratio,
-                "through": through, "received": received, "payer": p.propagate * payer,
-                "payer_of": payer_of, "payee": p.propagate * payee, "payee_of": payee_of,
-                "F": F.tocsr()}
+        return DenseFlowResult(lg=lg, score=score, mid_score=mid_score, ratio=ratio,
+                               through=through, received=received, payer=p.propagate * payer,
+                               payer_of=payer_of, payee=p.propagate * payee, payee_of=payee_of,
+                               flow=F.tocsr())
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg, F = r["lg"], r["F"]
+        lg, flow = r.lg, r.flow
         days = f"{self.params.max_days:g}"
         ids = np.asarray(ids, np.int64)
         pos, known = account_positions(lg, ids)
         out_ids, reasons, values, weights = [], [], [], []
         for aid, a, ok in zip(ids, pos, known):
-            if not ok or r["score"][a] <= 0:
+            if not ok or r.score[a] <= 0:
                 out_ids.append(aid), reasons.append("passes little money through")
                 values.append(0.0), weights.append(0.0)
                 continue
-            if r["mid_score"][a] > 0:
+            if r.mid_score[a] > 0:
                 out_ids.append(aid)
-                reasons.append(f"passed on {r['through'][a]:,.0f} within {days} days of "
-                               f"receiving it ({r['ratio'][a]:.0%} of the "
-                               f"{r['received'][a]:,.0f} it received)")
-                values.append(float(r["ratio"][a])), weights.append(float(r["mid_score"][a]))
-            if r["payer"][a] > 0:
-                m = int(r["payer_of"][a])
+                reasons.append(f"passed on {r.through[a]:,.0f} within {days} days of "
+                               f"receiving it ({r.ratio[a]:.0%} of the "
+                               f"{r.received[a]:,.0f} it received)")
+                values.append(float(r.ratio[a])), weights.append(float(r.mid_score[a]))
+            if r.payer[a] > 0:
+                m = int(r.payer_of[a])
                 out_ids.append(aid)
-                reasons.append(f"paid {F[a, m]:,.0f} to {format_accounts(lg, [m])}, which "
-                               f"passed on {r['ratio'][m]:.0%} of what it received")
-                values.append(float(F[a, m])), weights.append(float(r["payer"][a]))
-            if r["payee"][a] > 0:
-                m = int(r["payee_of"][a])
+                reasons.append(f"paid {flow[a, m]:,.0f} to {format_accounts(lg, [m])}, which "
+                               f"passed on {r.ratio[m]:.0%} of what it received")
+                values.append(float(flow[a, m])), weights.append(float(r.payer[a]))
+            if r.payee[a] > 0:
+                m = int(r.payee_of[a])
                 out_ids.append(aid)
-                reasons.append(f"was paid {F[m, a]:,.0f} by {format_accounts(lg, [m])}, which "
-                               f"passed on {r['ratio'][m]:.0%} of what it received")
-                values.append(float(F[m, a])), weights.append(float(r["payee"][a]))
+                reasons.append(f"was paid {flow[m, a]:,.0f} by {format_accounts(lg, [m])}, which "
+                               f"passed on {r.ratio[m]:.0%} of what it received")
+                values.append(float(flow[m, a])), weights.append(float(r.payee[a]))
         return explanation(out_ids, reasons, values, weights)

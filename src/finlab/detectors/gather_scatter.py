@@ -15,6 +15,7 @@ out. The sources and sinks of an anchor score `counterpart_weight` times its sco
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,16 +26,37 @@ from finlab.detectors.graph_common import (
     DAY,
     GraphDetector,
     GraphParams,
+    GraphResult,
     TimeIndex,
     account_positions,
     best_per_account,
     distinct_pairs,
-    expand,
+    expand_bounds,
     flow_rows,
     format_accounts,
     ledger_of,
 )
 from finlab.schema import Dataset
+
+
+@dataclass
+class GatherScatterResult(GraphResult):
+    """Hubs, their counterparts and the candidate payments of each hub."""
+
+    hub_score: np.ndarray
+    hub_anchor: np.ndarray
+    side_score: np.ndarray
+    side_anchor: np.ndarray
+    rows: np.ndarray
+    n_src: np.ndarray
+    n_snk: np.ndarray
+    amount_in: np.ndarray
+    amount_out: np.ndarray
+    through: np.ndarray
+    a_in: np.ndarray
+    r_in: np.ndarray
+    a_out: np.ndarray
+    r_out: np.ndarray
 
 
 @DETECTORS.register("gather_scatter")
@@ -56,7 +78,7 @@ class GatherScatter(GraphDetector):
         counterpart_weight: float = Field(
             0.8, ge=0, le=1, description="sources and sinks score this times the hub's window")
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> GatherScatterResult:
         p = self.params
         lg = ledger_of(data)
         n = lg.n_accounts
@@ -72,10 +94,10 @@ class GatherScatter(GraphDetector):
         outbound = TimeIndex(lg, rows, "src", pad_days=p.window_days)
         hub, t = lg.dst[rows], lg.t[rows]
         lo, hi = inbound.window(hub, t - w, t, include_start=True)
-        a_in, pos_in = expand(lo, hi)
+        a_in, pos_in = expand_bounds(lo, hi)
         r_in = inbound.rows[pos_in]
         lo, hi = outbound.window(hub, t, t + w)
-        a_out, pos_out = expand(lo, hi)
+        a_out, pos_out = expand_bounds(lo, hi)
         r_out = outbound.rows[pos_out]
 
         def distinct(anchor, who):
@@ -98,44 +120,44 @@ class GatherScatter(GraphDetector):
         some = side_anchor >= 0
         side_anchor[some] = anchor[side_anchor[some]]
         score = np.maximum(hub_score, side_score)
-        return {"lg": lg, "score": score, "hub_score": hub_score, "hub_anchor": hub_anchor,
-                "side_score": side_score, "side_anchor": side_anchor, "rows": rows,
-                "n_src": n_src, "n_snk": n_snk, "amount_in": amount_in,
-                "amount_out": amount_out, "through": through, "a_in": a_in, "r_in": r_in,
-                "a_out": a_out, "r_out": r_out}
+        return GatherScatterResult(lg=lg, score=score, hub_score=hub_score, hub_anchor=hub_anchor,
+                                   side_score=side_score, side_anchor=side_anchor, rows=rows,
+                                   n_src=n_src, n_snk=n_snk, amount_in=amount_in,
+                                   amount_out=amount_out, through=through, a_in=a_in, r_in=r_in,
+                                   a_out=a_out, r_out=r_out)
 
     def _window_text(self, r: dict, j: int) -> str:
-        lg = r["lg"]
-        srcs = np.unique(lg.src[r["r_in"][r["a_in"] == j]])
-        snks = np.unique(lg.dst[r["r_out"][r["a_out"] == j]])
-        return (f"{int(r['n_src'][j])} new sources ({format_accounts(lg, list(srcs), 4)}) "
-                f"paid {r['amount_in'][j]:,.0f} within {self.params.window_days:g} days before "
-                f"it paid {r['amount_out'][j]:,.0f} to {int(r['n_snk'][j])} new sinks "
-                f"({format_accounts(lg, list(snks), 4)}), {r['through'][j]:.0%} passed through")
+        lg = r.lg
+        srcs = np.unique(lg.src[r.r_in[r.a_in == j]])
+        snks = np.unique(lg.dst[r.r_out[r.a_out == j]])
+        return (f"{int(r.n_src[j])} new sources ({format_accounts(lg, list(srcs), 4)}) "
+                f"paid {r.amount_in[j]:,.0f} within {self.params.window_days:g} days before "
+                f"it paid {r.amount_out[j]:,.0f} to {int(r.n_snk[j])} new sinks "
+                f"({format_accounts(lg, list(snks), 4)}), {r.through[j]:.0%} passed through")
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg = r["lg"]
+        lg = r.lg
         ids = np.asarray(ids, np.int64)
         pos, known = account_positions(lg, ids)
         out_ids, reasons, values, weights = [], [], [], []
         for aid, a, ok in zip(ids, pos, known):
-            if not ok or r["score"][a] <= 0:
+            if not ok or r.score[a] <= 0:
                 out_ids.append(aid), reasons.append("in no gather-scatter window")
                 values.append(0.0), weights.append(0.0)
                 continue
-            if r["hub_score"][a] > 0:
-                j = int(r["hub_anchor"][a])
+            if r.hub_score[a] > 0:
+                j = int(r.hub_anchor[a])
                 out_ids.append(aid), reasons.append("hub: " + self._window_text(r, j))
-                values.append(float(min(r["n_src"][j], r["n_snk"][j])))
-                weights.append(float(r["hub_score"][a]))
-            if r["side_score"][a] > 0:
-                j = int(r["side_anchor"][a])
-                h = int(lg.dst[r["rows"][j]])
+                values.append(float(min(r.n_src[j], r.n_snk[j])))
+                weights.append(float(r.hub_score[a]))
+            if r.side_score[a] > 0:
+                j = int(r.side_anchor[a])
+                h = int(lg.dst[r.rows[j]])
                 out_ids.append(aid)
                 reasons.append(f"pays or is paid by hub {format_accounts(lg, [h])}: "
                                + self._window_text(r, j))
-                values.append(float(min(r["n_src"][j], r["n_snk"][j])))
-                weights.append(float(r["side_score"][a]))
+                values.append(float(min(r.n_src[j], r.n_snk[j])))
+                weights.append(float(r.side_score[a]))
         return explanation(out_ids, reasons, values, weights)

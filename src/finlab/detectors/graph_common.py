@@ -10,20 +10,21 @@ Everything is vectorized over transactions and accounts: a time-window look-up i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.registry import StrictModel
 from finlab.detectors.base import Detector, cached, ledger_for
 from finlab.features.ledger import DAY, Ledger
+from finlab.registry import StrictModel
 from finlab.schema import CHANNELS, Dataset
 
 __all__ = [
-    "DAY", "GraphDetector", "GraphParams", "TimeIndex", "account_positions", "as_series",
-    "best_per_account", "cached", "channel_rows", "distinct_counterparties", "distinct_pairs",
-    "expand", "flow_rows", "format_accounts", "ledger_of",
+    "DAY", "GraphDetector", "GraphParams", "GraphResult", "TimeIndex", "account_positions",
+    "as_series", "best_per_account", "cached", "channel_rows", "distinct_counterparties",
+    "distinct_pairs", "expand_bounds", "flow_rows", "format_accounts", "ledger_of",
 ]
 
 # the per-dataset memo is the one of detectors.base: ledgers and intermediates are shared
@@ -146,7 +147,7 @@ class TimeIndex:
         return lo, np.maximum(hi, lo)
 
 
-def expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def expand_bounds(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For bounds [lo, hi) per item: the item of each candidate (np.repeat) and its position."""
     counts = (hi - lo).astype(np.int64)
     parent = np.repeat(np.arange(counts.size), counts)
@@ -166,6 +167,15 @@ class GraphParams(StrictModel):
         None, ge=1, description="trailing window of days of payments used (None: all)")
 
 
+@dataclass
+class GraphResult:
+    """What a graph detector computes once per dataset: the ledger and a score per ledger
+    account. Each detector extends it with the intermediates its explanations read."""
+
+    lg: Ledger
+    score: np.ndarray
+
+
 class GraphDetector(Detector):
     """An unsupervised graph detector: `_run(data)` computes everything once per dataset (cached
     with the parameters and `state_key()`), `score` reads its "score" per ledger account."""
@@ -176,14 +186,14 @@ class GraphDetector(Detector):
         """Learned state that changes the result (beyond the parameters)."""
         return ()
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> GraphResult:
         raise NotImplementedError
 
-    def _compute(self, data: Dataset) -> dict:
+    def _compute(self, data: Dataset) -> GraphResult:
         key = (self.name, self.params.model_dump_json(), *self.state_key())
         return cached(data, key, lambda: self._run(data))
 
     def score(self, data: Dataset) -> pd.Series:
         self.check_fitted()
         r = self._compute(data)
-        return as_series(r["lg"], r["score"], self.name)
+        return as_series(r.lg, r.score, self.name)

@@ -15,6 +15,7 @@ same utility are not a laundering pattern.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,11 +26,12 @@ from finlab.detectors.graph_common import (
     DAY,
     GraphDetector,
     GraphParams,
+    GraphResult,
     TimeIndex,
     account_positions,
     best_per_account,
     distinct_pairs,
-    expand,
+    expand_bounds,
     flow_rows,
     format_accounts,
     ledger_of,
@@ -45,12 +47,26 @@ def two_hop_paths(lg, rows: np.ndarray, max_days: float,
     index = TimeIndex(lg, rows, "src", pad_days=max_days)
     mid = lg.dst[rows]
     lo, hi = index.window(mid, lg.t[rows], lg.t[rows] + int(max_days * DAY))
-    parent, pos = expand(lo, hi)
+    parent, pos = expand_bounds(lo, hi)
     first, second = rows[parent], index.rows[pos]
     a1, a2 = lg.amount[first], lg.amount[second]
     ok = (a2 >= amount_band[0] * a1) & (a2 <= amount_band[1] * a1)
     ok &= lg.src[first] != lg.dst[second]
     return first[ok], second[ok]
+
+
+@dataclass
+class ScatterGatherResult(GraphResult):
+    """Scatter-gather patterns (source, sink, intermediaries) and each account's best one."""
+
+    pattern: np.ndarray
+    role: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    n_intermediaries: np.ndarray
+    t_pat: np.ndarray
+    t_mid: np.ndarray
+    n_patterns: np.ndarray
 
 
 @DETECTORS.register("scatter_gather")
@@ -78,7 +94,7 @@ class ScatterGather(GraphDetector):
                 raise ValueError("amount_band must be (low, high) with 0 < low <= high")
             return self
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> ScatterGatherResult:
         p = self.params
         lg = ledger_of(data)
         n = lg.n_accounts
@@ -105,28 +121,27 @@ class ScatterGather(GraphDetector):
         pattern[some] = pat[where[some]]
         best_role = np.full(n, -1, np.int64)
         best_role[some] = role[where[some]]
-        return {"lg": lg, "score": score, "pattern": pattern, "role": best_role,
-                "src": pat_src, "dst": pat_dst,
-                "k": pat_k, "t_pat": t_pat, "t_mid": t_mid,
-                "n_patterns": np.bincount(who, minlength=n)}
+        return ScatterGatherResult(lg=lg, score=score, pattern=pattern, role=best_role, src=pat_src,
+                                   dst=pat_dst, n_intermediaries=pat_k, t_pat=t_pat, t_mid=t_mid,
+                                   n_patterns=np.bincount(who, minlength=n))
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg = r["lg"]
+        lg = r.lg
         days = f"{self.params.max_days:g}"
         ids = np.asarray(ids, np.int64)
         pos, known = account_positions(lg, ids)
         out_ids, reasons, values, weights = [], [], [], []
         for aid, a, ok in zip(ids, pos, known):
-            j = int(r["pattern"][a]) if ok else -1
+            j = int(r.pattern[a]) if ok else -1
             if j < 0:
                 out_ids.append(aid), reasons.append("in no scatter-gather pattern")
                 values.append(0.0), weights.append(0.0)
                 continue
-            s, d, k = int(r["src"][j]), int(r["dst"][j]), int(r["k"][j])
-            mids = list(r["t_mid"][r["t_pat"] == j])
-            role = int(r["role"][a])
+            s, d, k = int(r.src[j]), int(r.dst[j]), int(r.n_intermediaries[j])
+            mids = list(r.t_mid[r.t_pat == j])
+            role = int(r.role[a])
             if role == 0:
                 text = (f"source of a scatter-gather: paid {k} intermediaries "
                         f"({format_accounts(lg, mids)}) who each paid {format_accounts(lg, [d])} "
@@ -140,9 +155,9 @@ class ScatterGather(GraphDetector):
                 text = (f"intermediary of a scatter-gather from {format_accounts(lg, [s])} to "
                         f"{format_accounts(lg, [d])}, with {format_accounts(lg, others)}")
             out_ids.append(aid), reasons.append(text), values.append(float(k))
-            weights.append(float(r["score"][a]))
-            extra = int(r["n_patterns"][a]) - 1
+            weights.append(float(r.score[a]))
+            extra = int(r.n_patterns[a]) - 1
             if extra > 0:
                 out_ids.append(aid), reasons.append(f"in {extra} more scatter-gather patterns")
-                values.append(float(extra)), weights.append(float(r["score"][a]) / 2)
+                values.append(float(extra)), weights.append(float(r.score[a]) / 2)
         return explanation(out_ids, reasons, values, weights)

@@ -14,6 +14,7 @@ share of its payments that go there, so the facilitator ranks first and its send
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,28 @@ from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     GraphDetector,
     GraphParams,
+    GraphResult,
     account_positions,
     channel_rows,
     format_accounts,
     ledger_of,
 )
 from finlab.schema import Dataset
+
+
+@dataclass
+class SharedBeneficiaryResult(GraphResult):
+    """Beneficiary and sender scores with the counts their explanations quote."""
+
+    ben_score: np.ndarray
+    snd_score: np.ndarray
+    best: np.ndarray
+    share: sp.csr_matrix
+    senders: np.ndarray
+    effective: np.ndarray
+    small_cb: np.ndarray
+    banks: np.ndarray
+    countries: np.ndarray
 
 
 @DETECTORS.register("shared_beneficiary")
@@ -62,7 +79,7 @@ class SharedBeneficiary(GraphDetector):
 
     # --- computation ---------------------------------------------------------------------------
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> SharedBeneficiaryResult:
         p = self.params
         lg = ledger_of(data)
         n = lg.n_accounts
@@ -109,14 +126,14 @@ class SharedBeneficiary(GraphDetector):
         snd_score = p.sender_weight * M.max(axis=1).toarray().ravel() if n else np.zeros(0)
         best = np.asarray(M.argmax(axis=1)).ravel() if n else np.zeros(0, np.int64)
         score = np.maximum(ben_score, snd_score)
-        return {"lg": lg, "score": score, "ben_score": ben_score, "snd_score": snd_score,
-                "best": best, "share": share, "senders": senders, "effective": effective,
-                "small_cb": small_cb_senders, "banks": banks, "countries": countries}
+        return SharedBeneficiaryResult(lg=lg, score=score, ben_score=ben_score, snd_score=snd_score,
+                                       best=best, share=share, senders=senders, effective=effective,
+                                       small_cb=small_cb_senders, banks=banks, countries=countries)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg = r["lg"]
+        lg = r.lg
         pos, known = account_positions(lg, ids)
         out_ids, reasons, values, weights = [], [], [], []
         for i, (a, ok) in enumerate(zip(pos, known)):
@@ -125,31 +142,31 @@ class SharedBeneficiary(GraphDetector):
                 out_ids.append(aid), reasons.append("unknown account"), values.append(0.0)
                 weights.append(0.0)
                 continue
-            if r["ben_score"][a] > 0:
+            if r.ben_score[a] > 0:
                 out_ids.append(aid)
-                reasons.append(f"paid by {int(r['senders'][a])} unrelated senders from "
-                               f"{int(r['banks'][a])} banks in {int(r['countries'][a])} countries")
-                values.append(float(r["senders"][a]))
-                weights.append(float(r["ben_score"][a]))
-                if r["small_cb"][a] > 0:
+                reasons.append(f"paid by {int(r.senders[a])} unrelated senders from "
+                               f"{int(r.banks[a])} banks in {int(r.countries[a])} countries")
+                values.append(float(r.senders[a]))
+                weights.append(float(r.ben_score[a]))
+                if r.small_cb[a] > 0:
                     out_ids.append(aid)
-                    reasons.append(f"{int(r['small_cb'][a])} of those senders pay small "
+                    reasons.append(f"{int(r.small_cb[a])} of those senders pay small "
                                    "cross-border amounts")
-                    values.append(float(r["small_cb"][a]))
-                    weights.append(float(r["ben_score"][a]) * r["small_cb"][a]
-                                   / max(r["effective"][a], 1.0))
-            if r["snd_score"][a] > 0:
-                b = int(r["best"][a])
+                    values.append(float(r.small_cb[a]))
+                    weights.append(float(r.ben_score[a]) * r.small_cb[a]
+                                   / max(r.effective[a], 1.0))
+            if r.snd_score[a] > 0:
+                b = int(r.best[a])
                 out_ids.append(aid)
                 reasons.append(
-                    f"pays beneficiary {format_accounts(lg, [b])} ({int(r['senders'][b])} "
-                    f"unrelated senders) with {r['share'][a, b]:.0%} of its payments")
-                values.append(float(r["share"][a, b]))
-                weights.append(float(r["snd_score"][a]))
-            if r["score"][a] <= 0:
+                    f"pays beneficiary {format_accounts(lg, [b])} ({int(r.senders[b])} "
+                    f"unrelated senders) with {r.share[a, b]:.0%} of its payments")
+                values.append(float(r.share[a, b]))
+                weights.append(float(r.snd_score[a]))
+            if r.score[a] <= 0:
                 out_ids.append(aid)
                 reasons.append("pays or is paid by no account with "
                                f">= {self.params.min_senders} unrelated senders")
-                values.append(float(r["senders"][a]))
+                values.append(float(r.senders[a]))
                 weights.append(0.0)
         return explanation(out_ids, reasons, values, weights)

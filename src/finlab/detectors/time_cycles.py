@@ -24,6 +24,7 @@ such hops that pass through them: money moved on in time, keeping its value, but
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,14 +35,28 @@ from finlab.detectors.graph_common import (
     DAY,
     GraphDetector,
     GraphParams,
+    GraphResult,
     TimeIndex,
     account_positions,
-    expand,
+    expand_bounds,
     flow_rows,
     format_accounts,
     ledger_of,
 )
 from finlab.schema import Dataset
+
+
+@dataclass
+class TimeCyclesResult(GraphResult):
+    """Distinct time-respecting cycles (accounts and rows per cycle) and counts per account."""
+
+    count: np.ndarray
+    chains: np.ndarray
+    nodes: np.ndarray
+    rows: np.ndarray
+    length: np.ndarray
+    weight: np.ndarray
+    truncated: int
 
 
 @DETECTORS.register("time_cycles")
@@ -90,7 +105,7 @@ class TimeCycles(GraphDetector):
             np.bincount(lg.dst[rows], minlength=n) > 0)
         return rows[both[lg.src[rows]] & both[lg.dst[rows]]]
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> TimeCyclesResult:
         p = self.params
         lg = ledger_of(data)
         rows = self._rows(lg)
@@ -112,7 +127,7 @@ class TimeCycles(GraphDetector):
             lo, hi = index.window(lg.dst[last], lg.t[last], lg.t[path_rows[:, 0]] + window)
             keep_parent, keep_next = [], []
             for a, b in _chunks(hi - lo, p.max_frontier):
-                parent, pos = expand(lo[a:b], hi[a:b])
+                parent, pos = expand_bounds(lo[a:b], hi[a:b])
                 parent += a
                 nxt = index.rows[pos]
                 prev = lg.amount[last[parent]]
@@ -160,14 +175,13 @@ class TimeCycles(GraphDetector):
         # accounts on no cycle rank below those on one, by the open chains through them
         open_rank = np.log1p(chains) / (np.log1p(chains.max()) if chains.max() > 0 else 1.0)
         score = np.where(total > 0, np.log1p(total), p.chain_weight * open_rank)
-        return {"lg": lg, "score": score, "count": count, "chains": chains, "nodes": cyc_nodes,
-                "rows": cyc_rows, "length": length, "weight": weight,
-                "truncated": truncated}
+        return TimeCyclesResult(lg=lg, score=score, count=count, chains=chains, nodes=cyc_nodes,
+                                rows=cyc_rows, length=length, weight=weight, truncated=truncated)
 
     def explain(self, data: Dataset, ids: Sequence, per_account: int = 3) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg = r["lg"]
+        lg = r.lg
         ids = np.asarray(ids, np.int64)
         pos, known = account_positions(lg, ids)
         out = ([], [], [], [])
@@ -177,24 +191,24 @@ class TimeCycles(GraphDetector):
                 col.append(v)
 
         for aid, a, ok in zip(ids, pos, known):
-            if not ok or r["count"][a] == 0:
+            if not ok or r.count[a] == 0:
                 add(aid, "on no time-respecting cycle", 0.0, 0.0)
-                if ok and r["chains"][a] > 0:
-                    add(aid, f"on {int(r['chains'][a])} open time-respecting chains of 2 or "
-                        "more hops", float(r["chains"][a]), float(r["score"][a]))
+                if ok and r.chains[a] > 0:
+                    add(aid, f"on {int(r.chains[a])} open time-respecting chains of 2 or "
+                        "more hops", float(r.chains[a]), float(r.score[a]))
                 continue
-            add(aid, f"on {int(r['count'][a])} distinct time-respecting cycles",
-                float(r["count"][a]), float(np.expm1(r["score"][a])))
-            mine = np.flatnonzero((r["nodes"] == a).any(axis=1))
-            mine = mine[np.argsort(-r["weight"][mine], kind="stable")][:per_account]
+            add(aid, f"on {int(r.count[a])} distinct time-respecting cycles",
+                float(r.count[a]), float(np.expm1(r.score[a])))
+            mine = np.flatnonzero((r.nodes == a).any(axis=1))
+            mine = mine[np.argsort(-r.weight[mine], kind="stable")][:per_account]
             for c in mine:
-                L = int(r["length"][c])
-                rows = r["rows"][c, :L]
+                L = int(r.length[c])
+                rows = r.rows[c, :L]
                 days = (lg.t[rows[-1]] - lg.t[rows[0]]) / DAY
                 add(aid, f"on a time-respecting cycle of length {L} with accounts "
-                    f"{format_accounts(lg, list(r['nodes'][c, :L]), limit=8)} moving "
+                    f"{format_accounts(lg, list(r.nodes[c, :L]), limit=8)} moving "
                     f"{lg.amount[rows[0]]:,.0f} over {days:.1f} days",
-                    float(L), float(r["weight"][c]))
+                    float(L), float(r.weight[c]))
         return explanation(*out)
 
 

@@ -20,6 +20,7 @@ instead on accounts whose country, account kind and bank kind are over-represent
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,7 @@ from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.graph_common import (
     GraphDetector,
     GraphParams,
+    GraphResult,
     account_positions,
     flow_rows,
     format_accounts,
@@ -40,6 +42,18 @@ from finlab.errors import InputError
 from finlab.features import as_of_time
 from finlab.features.graph import pagerank
 from finlab.schema import Dataset, Labels
+
+
+@dataclass
+class WatchlistPagerankResult(GraphResult):
+    """Personalised PageRank from the listed accounts over the payment graph."""
+
+    listed: np.ndarray
+    ppr: np.ndarray
+    links: sp.csr_matrix
+    degree: np.ndarray
+    by_profile: bool
+    seeds: np.ndarray
 
 
 @DETECTORS.register("watchlist_pagerank")
@@ -102,7 +116,7 @@ class WatchlistPageRank(GraphDetector):
     def state_key(self) -> tuple:
         return (hash(self.watchlist_.tobytes()),)
 
-    def _run(self, data: Dataset) -> dict:
+    def _run(self, data: Dataset) -> WatchlistPagerankResult:
         p = self.params
         lg = ledger_of(data)
         n = lg.n_accounts
@@ -131,13 +145,13 @@ class WatchlistPageRank(GraphDetector):
         top_listed = rel[listed].max() if listed.any() else 0.0
         on_list = 1.0 + (rel / top_listed if top_listed > 0 else 0.0)  # listed: 1..2
         score = np.where(listed, on_list, np.minimum(rel, 1.0))
-        return {"lg": lg, "score": score, "listed": listed, "ppr": ppr, "S": S,
-                "degree": degree, "by_profile": by_profile, "seeds": seeds}
+        return WatchlistPagerankResult(lg=lg, score=score, listed=listed, ppr=ppr, links=S,
+                                       degree=degree, by_profile=by_profile, seeds=seeds)
 
     def explain(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
         self.check_fitted()
         r = self._compute(data)
-        lg, S, listed = r["lg"], r["S"], r["listed"]
+        lg, links, listed = r.lg, r.links, r.listed
         ids = np.asarray(ids, np.int64)
         pos, known = account_positions(lg, ids)
         out_ids, reasons, values, weights = [], [], [], []
@@ -148,25 +162,25 @@ class WatchlistPageRank(GraphDetector):
                 continue
             if listed[a]:
                 out_ids.append(aid), reasons.append("on the watchlist")
-                values.append(1.0), weights.append(float(r["score"][a]))
-            if r["by_profile"] and r["seeds"][a] > 0:
+                values.append(1.0), weights.append(float(r.score[a]))
+            if r.by_profile and r.seeds[a] > 0:
                 out_ids.append(aid)
                 reasons.append("no listed account is in the data; its country, account kind "
-                               f"and bank kind are {r['seeds'][a]:.1f}x as common on the list")
-                values.append(float(r["seeds"][a])), weights.append(float(r["score"][a]))
-            nb = S.indices[S.indptr[a]:S.indptr[a + 1]]
+                               f"and bank kind are {r.seeds[a]:.1f}x as common on the list")
+                values.append(float(r.seeds[a])), weights.append(float(r.score[a]))
+            nb = links.indices[links.indptr[a]:links.indptr[a + 1]]
             near = nb[listed[nb]]
             if near.size:
                 out_ids.append(aid)
                 reasons.append(f"pays or is paid by {near.size} watchlisted accounts "
                                f"({format_accounts(lg, list(near))})")
-                values.append(float(near.size)), weights.append(float(r["score"][a]))
+                values.append(float(near.size)), weights.append(float(r.score[a]))
             out_ids.append(aid)
-            rank = r["ppr"][a] * lg.n_accounts
+            rank = r.ppr[a] * lg.n_accounts
             reasons.append(f"personalized PageRank from the watchlist {rank:.3g} x an average "
-                           f"account, over {int(r['degree'][a])} counterparties")
-            values.append(float(r["ppr"][a] * lg.n_accounts))
-            weights.append(float(r["score"][a]) / 2)
+                           f"account, over {int(r.degree[a])} counterparties")
+            values.append(float(r.ppr[a] * lg.n_accounts))
+            weights.append(float(r.score[a]) / 2)
         return explanation(out_ids, reasons, values, weights)
 
 

@@ -8,7 +8,6 @@ shared: any window can be produced alone.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -62,10 +61,6 @@ class Cases:
     events: TxnBlock = field(default_factory=TxnBlock.empty)  # one-off payments, timed already
     roles: Roles = field(default_factory=Roles.empty)
 
-    @property
-    def is_look_alike(self) -> bool:
-        return self.typology.startswith("decoy:")
-
 
 class Typology(Configurable):
     """A suspicious payment pattern (or a benign look-alike). Subclasses define Params and plan."""
@@ -84,9 +79,6 @@ class Typology(Configurable):
     def plan(self, world: World, rng: np.random.Generator, case_ids: np.ndarray) -> Cases:
         """Choose actors and schedules for the given case ids (one case each)."""
         raise NotImplementedError
-
-    def parameters_json(self) -> str:
-        return json.dumps(self.params.model_dump(mode="json"), sort_keys=True)
 
 
 def materialize_cases(cases: Cases, w: Window, clock: Clock, rng: np.random.Generator) -> TxnBlock:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # config imports the plugins, which are built on the world
 BANK_SUFFIX = {"bank": "Bank", "money_services": "Remit", "payment_app": "Pay"}
 
 
-class Vocabulary:
+class Codebook:
     """Payment reference texts, each stored once and used by code."""
 
     def __init__(self) -> None:
@@ -76,8 +76,8 @@ class World:
     bank_cash_account: np.ndarray  # per bank
     employers: np.ndarray  # party positions of employers and suppliers
     merchants: dict[str, np.ndarray] = field(default_factory=dict)  # category -> party positions
-    vocab: Vocabulary = field(default_factory=Vocabulary)
-    labels: Vocabulary = field(default_factory=Vocabulary)  # typology and look-alike names
+    vocab: Codebook = field(default_factory=Codebook)
+    labels: Codebook = field(default_factory=Codebook)  # typology and look-alike names
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---- derived lookups -------------------------------------------------------------------
@@ -113,15 +113,8 @@ class World:
 
     def epoch(self) -> int:
         """UTC seconds of the period's first midnight."""
-        start = dt.datetime.combine(self.scenario.period.start, dt.time(), dt.timezone.utc)
+        start = dt.datetime.combine(self.scenario.period.start, dt.time(), dt.UTC)
         return int(start.timestamp())
-
-    def persons_in(self, country: int) -> np.ndarray:
-        """Positions (into `persons`) of the persons living in a country."""
-        return np.flatnonzero(self.party_country[self.persons] == country)
-
-    def bank_kinds_in(self, country: int, kinds: tuple[str, ...]) -> np.ndarray:
-        return np.flatnonzero((self.bank_country == country) & np.isin(self.bank_kind, kinds))
 
     # ---- output tables ---------------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -207,196 +200,287 @@ def _pick_bank(rng, world_banks_country, world_banks_kind, owner_country, kinds,
     return out
 
 
-def build_world(scenario: Scenario) -> World:
-    """Build the static world of a scenario (deterministic in the scenario and its seed)."""
-    seed = scenario.seed
-    rng = generator(seed, "world")
+@dataclass
+class _Setting:
+    """What every step of build_world reads: the scenario, its one seeded generator (the steps
+    draw from it in a fixed order) and the countries."""
+
+    scenario: Scenario
+    rng: np.random.Generator
+    codes: list[str]
+    weights: np.ndarray  # population weight per country
+    locale: list[str]
+
+    @property
+    def n_countries(self) -> int:
+        return len(self.codes)
+
+    def names(self, country: np.ndarray, kind: str) -> np.ndarray:
+        """A name of `kind` (first, last, company) for each entity, in its country's locale."""
+        out = np.empty(country.size, dtype=object)
+        for c in range(self.n_countries):
+            rows = np.flatnonzero(country == c)
+            if rows.size:
+                out[rows] = sample_names(self.rng, self.locale[c], kind, rows.size,
+                                         self.scenario.seed)
+        return out
+
+
+@dataclass
+class _Banks:
+    country: np.ndarray
+    kind: np.ndarray
+    id: np.ndarray
+    name: np.ndarray
+
+
+@dataclass
+class _Persons:
+    country: np.ndarray
+    origin: np.ndarray  # country of birth abroad (diaspora), -1 otherwise
+    age: np.ndarray
+    sex: np.ndarray
+    household: np.ndarray  # household index (not yet an id)
+    n_households: int
+    name: np.ndarray
+
+
+@dataclass
+class _Businesses:
+    country: np.ndarray  # employers first, then merchants by category, then one per bank
+    sector: np.ndarray
+    name: np.ndarray
+    n_employers: int
+
+
+@dataclass
+class _Parties:
+    id: np.ndarray
+    kind: np.ndarray
+    name: np.ndarray
+    country: np.ndarray
+    household: np.ndarray
+    sector: np.ndarray
+    persons: np.ndarray
+    businesses: np.ndarray  # party positions of the businesses, in _Businesses order
+    employers: np.ndarray
+    merchants: dict[str, np.ndarray]
+    banks: np.ndarray  # the party of each bank
+
+
+class _AccountList:
+    """Accounts appended group by group (party, bank, kind); parties without a bank get none."""
+
+    def __init__(self) -> None:
+        self.party: list[np.ndarray] = []
+        self.bank: list[np.ndarray] = []
+        self.kind: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, parties: np.ndarray, banks: np.ndarray, kind: str):
+        """Open one account of `kind` per party at its bank; returns (parties, positions)."""
+        ok = banks >= 0
+        parties, banks = parties[ok], banks[ok]
+        self.party.append(parties)
+        self.bank.append(banks)
+        self.kind.append(np.full(parties.size, kind, dtype=object))
+        pos = self.n + np.arange(parties.size)
+        self.n += parties.size
+        return parties, pos
+
+
+def _setting(scenario: Scenario) -> _Setting:
     countries = scenario.countries
-    codes = [c.code for c in countries]
-    n_c = len(codes)
     weights = np.array([c.weight for c in countries], dtype=np.float64)
     if weights.sum() <= 0:
-        weights = np.ones(n_c)
-    locale = [c.locale for c in countries]
+        weights = np.ones(len(countries))
+    return _Setting(scenario, generator(scenario.seed, "world"), [c.code for c in countries],
+                    weights, [c.locale for c in countries])
 
-    # --- banks ---
+
+def _banks(s: _Setting) -> _Banks:
+    """The banks of every bank group, with random opaque ids and local names."""
     b_country, b_kind = [], []
-    for g in scenario.banks:
-        b_country += [codes.index(g.country)] * g.count
+    for g in s.scenario.banks:
+        b_country += [s.codes.index(g.country)] * g.count
         b_kind += [g.kind] * g.count
-    bank_country = np.array(b_country, dtype=np.int64)
-    bank_kind = np.array(b_kind, dtype=object)
-    n_banks = bank_country.size
-    bank_hex = rng.choice(16**6, size=n_banks * 2, replace=False)[:n_banks]
-    bank_id = np.array([f"B{h:06X}" for h in bank_hex], dtype=object)
-    bank_name = np.empty(n_banks, dtype=object)
-    for c in range(n_c):
-        rows = np.flatnonzero(bank_country == c)
-        if rows.size:
-            base = sample_names(rng, locale[c], "last", rows.size, seed)
-            bank_name[rows] = [f"{b} {BANK_SUFFIX[k]}" for b, k in zip(base, bank_kind[rows])]
+    country = np.array(b_country, dtype=np.int64)
+    kind = np.array(b_kind, dtype=object)
+    n = country.size
+    bank_hex = s.rng.choice(16**6, size=n * 2, replace=False)[:n]
+    ids = np.array([f"B{h:06X}" for h in bank_hex], dtype=object)
+    base = s.names(country, "last")
+    name = np.array([f"{b} {BANK_SUFFIX[k]}" for b, k in zip(base, kind)], dtype=object)
+    return _Banks(country, kind, ids, name)
 
-    # --- persons and households ---
-    n_p = scenario.population.persons
-    p_country = np.sort(_split_by_weight(rng, n_p, weights))
+
+def _persons(s: _Setting) -> _Persons:
+    """Persons by country (some born abroad), their age, sex, household and name."""
+    pop = s.scenario.population
+    n_p = pop.persons
+    country = np.sort(_split_by_weight(s.rng, n_p, s.weights))
     origin = np.full(n_p, -1, dtype=np.int64)
-    for d in scenario.population.diaspora:
-        host = np.flatnonzero((p_country == codes.index(d.host)) & (origin < 0))
-        k = int(round(d.share * host.size))
-        origin[rng.choice(host, size=k, replace=False)] = codes.index(d.origin)
-    age = np.clip(np.round(rng.normal(46, 16, n_p)), 18, 90).astype(np.int64)
-    sex = np.where(rng.random(n_p) < 0.5, "F", "M").astype(object)
+    for d in pop.diaspora:
+        host = np.flatnonzero((country == s.codes.index(d.host)) & (origin < 0))
+        k = round(d.share * host.size)
+        origin[s.rng.choice(host, size=k, replace=False)] = s.codes.index(d.origin)
+    age = np.clip(np.round(s.rng.normal(46, 16, n_p)), 18, 90).astype(np.int64)
+    sex = np.where(s.rng.random(n_p) < 0.5, "F", "M").astype(object)
+    household, hh_country = _households(s, country, origin)
+    surname = s.names(hh_country, "last")  # surnames follow the household's own country
+    first = s.names(np.where(origin >= 0, origin, country), "first")
+    name = (pd.Series(first) + " " + pd.Series(surname[household])).to_numpy(dtype=object)
+    return _Persons(country, origin, age, sex, household, hh_country.size, name)
 
-    # households: consecutive persons of one country after a shuffle; sizes 1 + Poisson(mean - 1)
-    order = np.lexsort((rng.random(n_p), p_country))
-    sizes = 1 + rng.poisson(scenario.population.household_size_mean - 1, size=n_p)
+
+def _households(s: _Setting, country: np.ndarray, origin: np.ndarray):
+    """Household of each person and country of each household: consecutive persons of one
+    country after a shuffle, sizes 1 + Poisson(mean - 1); diaspora persons then join a household
+    in their country of origin (family abroad)."""
+    n_p = country.size
+    order = np.lexsort((s.rng.random(n_p), country))
+    sizes = 1 + s.rng.poisson(s.scenario.population.household_size_mean - 1, size=n_p)
     starts = np.cumsum(sizes) - sizes
     starts = starts[starts < n_p]
     hh_of_sorted = np.searchsorted(starts, np.arange(n_p), side="right") - 1
     # a household never spans two countries: break at country changes
-    breaks = np.r_[0, np.cumsum(np.diff(p_country[order]) != 0)]
-    hh_key = hh_of_sorted * (n_c + 1) + breaks
+    breaks = np.r_[0, np.cumsum(np.diff(country[order]) != 0)]
+    hh_key = hh_of_sorted * (s.n_countries + 1) + breaks
     _, hh_local = np.unique(hh_key, return_inverse=True)
     household = np.empty(n_p, dtype=np.int64)
     household[order] = hh_local
     n_hh = int(hh_local.max()) + 1 if n_p else 0
     hh_country = np.empty(n_hh, dtype=np.int64)
-    hh_country[household] = p_country
-    # diaspora persons join a household in their country of origin (family abroad)
+    hh_country[household] = country
     dias = np.flatnonzero(origin >= 0)
     for c in np.unique(origin[dias]):
         movers = dias[origin[dias] == c]
         options = np.flatnonzero(hh_country == c)
         if options.size:
-            household[movers] = options[rng.integers(0, options.size, movers.size)]
-    hh_locale_country = hh_country  # surnames follow the household's own country
-    surname = np.empty(n_hh, dtype=object)
-    for c in range(n_c):
-        rows = np.flatnonzero(hh_locale_country == c)
-        if rows.size:
-            surname[rows] = sample_names(rng, locale[c], "last", rows.size, seed)
-    first = np.empty(n_p, dtype=object)
-    name_country = np.where(origin >= 0, origin, p_country)
-    for c in range(n_c):
-        rows = np.flatnonzero(name_country == c)
-        if rows.size:
-            first[rows] = sample_names(rng, locale[c], "first", rows.size, seed)
-    person_name = (pd.Series(first) + " " + pd.Series(surname[household])).to_numpy(dtype=object)
+            household[movers] = options[s.rng.integers(0, options.size, movers.size)]
+    return household, hh_country
 
-    # --- businesses: employers/suppliers, merchants by category, and one party per bank ---
-    n_b = scenario.population.businesses
-    emp_country = np.sort(_split_by_weight(rng, n_b, weights))
-    for c in range(n_c):  # every populated country has at least one employer
-        if (p_country == c).any() and not (emp_country == c).any():
+
+def _businesses(s: _Setting, person_country: np.ndarray, banks: _Banks) -> _Businesses:
+    """Employers and suppliers, merchants by category, and one business party per bank."""
+    emp_country = np.sort(_split_by_weight(s.rng, s.scenario.population.businesses, s.weights))
+    for c in range(s.n_countries):  # every populated country has at least one employer
+        if (person_country == c).any() and not (emp_country == c).any():
             emp_country = np.r_[emp_country, c]
-    biz_country = [emp_country]
-    biz_sector = [np.full(emp_country.size, "general", dtype=object)]
-    for cat, g in scenario.population.merchants.items():
+    country = [emp_country]
+    sector = [np.full(emp_country.size, "general", dtype=object)]
+    for cat, g in s.scenario.population.merchants.items():
         if g.countries:
-            idx = np.array([codes.index(x) for x in g.countries])
-            mc = idx[rng.integers(0, idx.size, g.count)]
+            idx = np.array([s.codes.index(x) for x in g.countries])
+            mc = idx[s.rng.integers(0, idx.size, g.count)]
         else:
-            mc = _split_by_weight(rng, g.count, weights)
-        biz_country.append(np.sort(mc))
-        biz_sector.append(np.full(g.count, cat, dtype=object))
-    biz_country.append(bank_country)
-    biz_sector.append(np.full(n_banks, "financial", dtype=object))
-    biz_country = np.concatenate(biz_country)
-    biz_sector = np.concatenate(biz_sector)
-    biz_name = np.empty(biz_country.size, dtype=object)
-    for c in range(n_c):
-        rows = np.flatnonzero(biz_country == c)
-        if rows.size:
-            biz_name[rows] = sample_names(rng, locale[c], "company", rows.size, seed)
-    biz_name[biz_sector == "financial"] = bank_name
+            mc = _split_by_weight(s.rng, g.count, s.weights)
+        country.append(np.sort(mc))
+        sector.append(np.full(g.count, cat, dtype=object))
+    country.append(banks.country)
+    sector.append(np.full(banks.country.size, "financial", dtype=object))
+    country = np.concatenate(country)
+    sector = np.concatenate(sector)
+    name = s.names(country, "company")
+    name[sector == "financial"] = banks.name
+    return _Businesses(country, sector, name, emp_country.size)
 
-    n_parties = n_p + biz_country.size
-    party_kind = np.r_[np.full(n_p, "person", dtype=object), np.full(biz_country.size, "business", dtype=object)]
-    party_country = np.r_[p_country, biz_country]
-    hh_ids = opaque_ids(rng, n_hh + biz_country.size)  # each business is a household of its own
-    party_household = np.r_[hh_ids[household], hh_ids[n_hh:]]
-    party_sector = np.r_[np.full(n_p, "household", dtype=object), biz_sector]
-    party_name = np.r_[person_name, biz_name]
-    party_id = opaque_ids(rng, n_parties)
-    persons = np.arange(n_p)
-    biz_pos = n_p + np.arange(biz_country.size)
-    employers = biz_pos[: emp_country.size]
-    merchants = {cat: biz_pos[biz_sector == cat] for cat in scenario.population.merchants}
-    bank_party = biz_pos[-n_banks:] if n_banks else np.zeros(0, np.int64)
 
-    # --- accounts ---
-    acc_party, acc_bank, acc_kind = [], [], []
+def _parties(s: _Setting, persons: _Persons, biz: _Businesses, n_banks: int) -> _Parties:
+    """Persons then businesses as one set of parties, with opaque party and household ids."""
+    n_p, n_biz = persons.country.size, biz.country.size
+    hh_ids = opaque_ids(s.rng, persons.n_households + n_biz)  # a business is its own household
+    biz_pos = n_p + np.arange(n_biz)
+    return _Parties(
+        kind=np.r_[np.full(n_p, "person", dtype=object), np.full(n_biz, "business", dtype=object)],
+        country=np.r_[persons.country, biz.country],
+        household=np.r_[hh_ids[persons.household], hh_ids[persons.n_households:]],
+        sector=np.r_[np.full(n_p, "household", dtype=object), biz.sector],
+        name=np.r_[persons.name, biz.name],
+        id=opaque_ids(s.rng, n_p + n_biz),
+        persons=np.arange(n_p),
+        businesses=biz_pos,
+        employers=biz_pos[: biz.n_employers],
+        merchants={cat: biz_pos[biz.sector == cat] for cat in s.scenario.population.merchants},
+        banks=biz_pos[-n_banks:] if n_banks else np.zeros(0, np.int64),
+    )
+
+
+def _accounts(s: _Setting, persons: _Persons, parties: _Parties, banks: _Banks):
+    """Current accounts for everyone, savings for some, wallets (most of the diaspora), business
+    and merchant accounts, and each bank's cash account; with each party's main account and
+    wallet."""
+    def pick(owner_country: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
+        return _pick_bank(s.rng, banks.country, banks.kind, owner_country, kinds, s.n_countries)
+
+    n_parties = parties.id.size
+    accounts = _AccountList()
     main_account = np.full(n_parties, -1, dtype=np.int64)
     wallet_account = np.full(n_parties, -1, dtype=np.int64)
-    n_acc = 0
-
-    def add(parties: np.ndarray, banks: np.ndarray, kind: str) -> np.ndarray:
-        nonlocal n_acc
-        ok = banks >= 0
-        parties, banks = parties[ok], banks[ok]
-        acc_party.append(parties)
-        acc_bank.append(banks)
-        acc_kind.append(np.full(parties.size, kind, dtype=object))
-        pos = n_acc + np.arange(parties.size)
-        n_acc += parties.size
-        return parties, pos
-
-    parts, pos = add(persons, _pick_bank(rng, bank_country, bank_kind, p_country, ("bank",), n_c), "current")
-    main_account[parts] = pos
-    saver = persons[rng.random(n_p) < 0.3]
-    add(saver, _pick_bank(rng, bank_country, bank_kind, p_country[saver], ("bank",), n_c), "savings")
-    wallet_p = np.where(origin >= 0, 0.85, scenario.population.wallet_share)
-    holders = persons[rng.random(n_p) < wallet_p]
-    parts, pos = add(
-        holders,
-        _pick_bank(rng, bank_country, bank_kind, p_country[holders], ("money_services", "payment_app"), n_c),
-        "wallet",
-    )
-    wallet_account[parts] = pos
-    non_bank = biz_pos[: biz_pos.size - n_banks]
-    kind = np.where(biz_sector[: non_bank.size] == "general", "business", "merchant")
+    everyone = parties.persons
+    got, pos = accounts.add(everyone, pick(persons.country, ("bank",)), "current")
+    main_account[got] = pos
+    saver = everyone[s.rng.random(everyone.size) < 0.3]
+    accounts.add(saver, pick(persons.country[saver], ("bank",)), "savings")
+    wallet_p = np.where(persons.origin >= 0, 0.85, s.scenario.population.wallet_share)
+    holders = everyone[s.rng.random(everyone.size) < wallet_p]
+    got, pos = accounts.add(
+        holders, pick(persons.country[holders], ("money_services", "payment_app")), "wallet")
+    wallet_account[got] = pos
+    non_bank = parties.businesses[: parties.businesses.size - banks.id.size]
+    kind = np.where(parties.sector[non_bank] == "general", "business", "merchant")
     for k in ("business", "merchant"):
         rows = non_bank[kind == k]
-        parts, pos = add(rows, _pick_bank(rng, bank_country, bank_kind, party_country[rows], ("bank",), n_c), k)
-        main_account[parts] = pos
-    parts, pos = add(bank_party, np.arange(n_banks), "cash")
-    main_account[parts] = pos
-    bank_cash_account = pos
+        got, pos = accounts.add(rows, pick(parties.country[rows], ("bank",)), k)
+        main_account[got] = pos
+    got, bank_cash_account = accounts.add(parties.banks, np.arange(banks.id.size), "cash")
+    main_account[got] = bank_cash_account
+    return accounts, main_account, wallet_account, bank_cash_account
 
-    acc_party = np.concatenate(acc_party)
-    acc_bank = np.concatenate(acc_bank)
-    acc_kind = np.concatenate(acc_kind)
-    start = dt.datetime.combine(scenario.period.start, dt.time(), dt.timezone.utc).timestamp()
-    opened = int(start) - rng.integers(30, 15 * 365, size=n_acc) * 86_400 - rng.integers(0, 86_400, n_acc)
+
+def build_world(scenario: Scenario) -> World:
+    """Build the static world of a scenario (deterministic in the scenario and its seed): banks,
+    persons with households, businesses, then their accounts, each step drawing from one seeded
+    generator in this order."""
+    s = _setting(scenario)
+    banks = _banks(s)
+    persons = _persons(s)
+    biz = _businesses(s, persons.country, banks)
+    parties = _parties(s, persons, biz, banks.id.size)
+    accounts, main_account, wallet_account, bank_cash_account = _accounts(s, persons, parties,
+                                                                           banks)
+    n_acc = accounts.n
+    start = dt.datetime.combine(scenario.period.start, dt.time(), dt.UTC).timestamp()
+    opened = (int(start) - s.rng.integers(30, 15 * 365, size=n_acc) * 86_400
+              - s.rng.integers(0, 86_400, n_acc))
     sigma = scenario.population.activity_sigma
-    activity = rng.lognormal(-0.5 * sigma**2, sigma, size=n_acc)
-
+    activity = s.rng.lognormal(-0.5 * sigma**2, sigma, size=n_acc)
     return World(
         scenario=scenario,
-        country_codes=codes,
-        bank_id=bank_id,
-        bank_name=bank_name,
-        bank_country=bank_country,
-        bank_kind=bank_kind,
-        party_id=party_id,
-        party_kind=party_kind,
-        party_name=party_name,
-        party_country=party_country,
-        party_household=party_household,
-        party_sector=party_sector,
-        persons=persons,
-        age=age,
-        sex=sex,
-        origin=origin,
-        account_id=opaque_ids(rng, n_acc),
-        acc_party=acc_party,
-        acc_bank=acc_bank,
-        acc_kind=acc_kind,
+        country_codes=s.codes,
+        bank_id=banks.id,
+        bank_name=banks.name,
+        bank_country=banks.country,
+        bank_kind=banks.kind,
+        party_id=parties.id,
+        party_kind=parties.kind,
+        party_name=parties.name,
+        party_country=parties.country,
+        party_household=parties.household,
+        party_sector=parties.sector,
+        persons=parties.persons,
+        age=persons.age,
+        sex=persons.sex,
+        origin=persons.origin,
+        account_id=opaque_ids(s.rng, n_acc),
+        acc_party=np.concatenate(accounts.party),
+        acc_bank=np.concatenate(accounts.bank),
+        acc_kind=np.concatenate(accounts.kind),
         acc_opened=opened.astype(np.int64),
         activity=activity,
         main_account=main_account,
         wallet_account=wallet_account,
         bank_cash_account=bank_cash_account,
-        employers=employers,
-        merchants=merchants,
+        employers=parties.employers,
+        merchants=parties.merchants,
     )
