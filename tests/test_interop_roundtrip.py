@@ -13,7 +13,12 @@ import pytest
 
 import finlab
 from finlab.interop import (
-    UNIT_SECONDS, ImportOptions, export_dataset, format_names, get_format, import_dataset,
+    UNIT_SECONDS,
+    ImportOptions,
+    export_dataset,
+    format_names,
+    get_format,
+    import_dataset,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "interop"

@@ -15,9 +15,21 @@ from finlab.config import TypologySpec
 from finlab.generate import generate
 from finlab.rng import generator
 from finlab.typologies import (  # noqa: F401  (plugins register on import)
-    bipartite, cash_businesses, cycle, fan_in, fan_out, gather_scatter, layering_chain,
-    marketplace_sellers, mule_passthrough, romance_victims, round_tripping, scatter_gather,
-    sextortion_payments, stack, structuring,
+    bipartite,
+    cash_businesses,
+    cycle,
+    fan_in,
+    fan_out,
+    gather_scatter,
+    layering_chain,
+    marketplace_sellers,
+    mule_passthrough,
+    romance_victims,
+    round_tripping,
+    scatter_gather,
+    sextortion_payments,
+    stack,
+    structuring,
 )
 from finlab.typologies.base import TYPOLOGIES
 from finlab.world.population import build_world

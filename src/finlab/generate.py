@@ -7,12 +7,11 @@ Memory stays bounded by one window of transactions. Each window draws from its o
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,16 @@ from finlab.config import Scenario
 from finlab.io import DatasetWriter, to_arrow
 from finlab.rng import generator
 from finlab.schema import (
-    ACCOUNT_LABELS, CASE_LABELS, CHANNELS, LABELS, OBSERVABLES, TRANSACTION_LABELS, TRANSACTIONS, TS,
-    OBSERVED_LABELS, storage_schema,
+    ACCOUNT_LABELS,
+    CASE_LABELS,
+    CHANNELS,
+    LABELS,
+    OBSERVABLES,
+    OBSERVED_LABELS,
+    TRANSACTION_LABELS,
+    TRANSACTIONS,
+    TS,
+    storage_schema,
 )
 from finlab.typologies import TYPOLOGIES, Cases, Roles
 from finlab.typologies.base import materialize_cases

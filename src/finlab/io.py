@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import pandas as pd
 import pyarrow as pa
@@ -76,7 +77,7 @@ class DatasetWriter:
         self.row_counts: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
 
-    def __enter__(self) -> DatasetWriter:
+    def __enter__(self) -> Self:
         if self.out.exists() and not self.force:
             raise InputError(f"{self.out}: already exists; pass --force to replace it")
         if self.out.exists() and not self.out.is_dir():
@@ -157,7 +158,7 @@ def atomic_file(path: Path | str):
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        open(tmp, "xb").close()  # noqa: SIM115 - only reserves the name
+        open(tmp, "xb").close()
     except OSError as e:
         raise InputError(f"{path}: cannot be written ({e.strerror})") from None
     try:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from finlab.registry import StrictModel
 from finlab.cooperation.measure import HEADLINE, level_metrics, with_changes
 from finlab.cooperation.simulate import LEVEL_NAMES, LEVELS, Settings, Simulation
 from finlab.errors import InputError
@@ -24,6 +23,7 @@ from finlab.evaluate.experiment import (
     seeded_params,
     write_json_atomic,
 )
+from finlab.registry import StrictModel
 
 Level = Literal["L0", "L1", "L2", "L3", "L4"]
 
@@ -60,8 +60,8 @@ def swept(settings: Settings, key: str, value) -> Settings:
     node = data
     *path, last = key.split(".")
     for part in path:
-        if not isinstance(node.get(part), dict):
-            raise ValueError(f"unknown setting {key!r}")
+        if not isinstance(node.get(part), dict):  # a key that names no group of settings
+            raise ValueError(f"unknown setting {key!r}")  # noqa: TRY004 - a bad key, not a type
         node = node[part]
     if last not in node:
         raise ValueError(f"unknown setting {key!r}; known: {', '.join(_setting_names())}")

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.registry import StrictModel
 from finlab.cooperation import feedback as fb
 from finlab.cooperation.str_flow import file_strs, no_strs, normalise, str_transactions
 from finlab.cooperation.views import (
@@ -32,6 +31,7 @@ from finlab.cooperation.views import (
     register_rows,
 )
 from finlab.features.ledger import keyword_hits
+from finlab.registry import StrictModel
 from finlab.rng import hash_uniform, stable_key
 from finlab.schema import Dataset
 

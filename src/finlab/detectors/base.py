@@ -15,10 +15,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from finlab.registry import Configurable
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, as_of_time, build_ledger, ledger_features
-from finlab.registry import Registry
+from finlab.registry import Configurable, Registry
 from finlab.schema import Dataset, Labels
 
 Level = Literal["account", "transaction"]

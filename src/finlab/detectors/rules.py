@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.registry import StrictModel
 from finlab.detectors.base import DETECTORS, Detector, explanation, features_for, ledger_for
+from finlab.registry import StrictModel
 from finlab.rules import SHIPPED, RuleSet, load_rules
 from finlab.schema import Dataset
 

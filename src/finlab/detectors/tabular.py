@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from finlab.registry import StrictModel
 from finlab.detectors.base import (
     Detector,
     account_targets,
@@ -20,6 +19,7 @@ from finlab.detectors.base import (
 )
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, FEATURE_GROUPS
+from finlab.registry import StrictModel
 from finlab.schema import Dataset, Labels
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from finlab.config import format_errors, line_index, read_yaml
-from finlab.registry import StrictModel
 from finlab.errors import InputError
+from finlab.registry import StrictModel
 from finlab.schema import Dataset
 
 

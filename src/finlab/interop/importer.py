@@ -31,8 +31,15 @@ from finlab.interop.formats import UNIT_SECONDS, Format, Progress, get_format, q
 from finlab.interop.staging import STAGE, Stage
 from finlab.io import DatasetWriter, to_arrow
 from finlab.schema import (
-    ACCOUNT_LABELS, ACCOUNTS, BANKS, CASE_LABELS, COUNTRIES, PARTIES, TRANSACTION_LABELS,
-    TRANSACTIONS, storage_schema,
+    ACCOUNT_LABELS,
+    ACCOUNTS,
+    BANKS,
+    CASE_LABELS,
+    COUNTRIES,
+    PARTIES,
+    TRANSACTION_LABELS,
+    TRANSACTIONS,
+    storage_schema,
 )
 
 DEFAULT_START = dt.datetime(2017, 1, 1, tzinfo=dt.UTC)  # AMLSim's default base date

@@ -25,9 +25,9 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from finlab.config import format_errors, line_index, read_yaml
-from finlab.registry import StrictModel
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, Ledger, feature_names
+from finlab.registry import StrictModel
 from finlab.rules.expr import Expression, ExpressionError, compile_expression
 from finlab.schema import CHANNELS
 

@@ -13,8 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.registry import Configurable, StrictModel
-from finlab.registry import Registry
+from finlab.registry import Configurable, Registry, StrictModel
 from finlab.world.population import World
 from finlab.world.streams import DAY, Clock, Streams, TxnBlock, Window, materialize
 

@@ -7,7 +7,15 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    CountRange, PatternParams, PatternTypology, Shape, draw, ragged, shares, slot_roles, totals,
+    CountRange,
+    PatternParams,
+    PatternTypology,
+    Shape,
+    draw,
+    ragged,
+    shares,
+    slot_roles,
+    totals,
 )
 
 

@@ -7,7 +7,15 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    Pool, PatternParams, PatternTypology, Shape, decay, draw, ragged, slot_roles, totals,
+    PatternParams,
+    PatternTypology,
+    Pool,
+    Shape,
+    decay,
+    draw,
+    ragged,
+    slot_roles,
+    totals,
 )
 
 

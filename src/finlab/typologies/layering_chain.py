@@ -7,7 +7,15 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    CountRange, PatternParams, PatternTypology, Pool, Shape, decay, draw, ragged, totals,
+    CountRange,
+    PatternParams,
+    PatternTypology,
+    Pool,
+    Shape,
+    decay,
+    draw,
+    ragged,
+    totals,
 )
 
 

@@ -12,7 +12,12 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES, Typology, local_time, make_events
 from finlab.typologies.patterns import (
-    CountRange, RangeParams, decoy_cases, draw, ragged, references,
+    CountRange,
+    RangeParams,
+    decoy_cases,
+    draw,
+    ragged,
+    references,
 )
 from finlab.world.behaviours.base import hours, payer_account, price_level, wallet_channel
 from finlab.world.rhythm import sample_seconds_of_day

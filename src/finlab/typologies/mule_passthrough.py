@@ -9,7 +9,15 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    CountRange, Hours, PatternParams, PatternTypology, Shape, draw, ragged, slot_roles, totals,
+    CountRange,
+    Hours,
+    PatternParams,
+    PatternTypology,
+    Shape,
+    draw,
+    ragged,
+    slot_roles,
+    totals,
 )
 
 

@@ -12,11 +12,23 @@ from pydantic import Field
 
 from finlab.errors import InputError
 from finlab.typologies.base import (
-    TYPOLOGIES, Cases, ParamsModel, Roles, Typology, country_indices, local_time, make_events,
+    TYPOLOGIES,
+    Cases,
+    ParamsModel,
+    Roles,
+    Typology,
+    country_indices,
+    local_time,
+    make_events,
     pick_persons,
 )
 from finlab.world.behaviours.base import (
-    channel, hours, payer_account, pick_targets, wallet_channel, weekdays,
+    channel,
+    hours,
+    payer_account,
+    pick_targets,
+    wallet_channel,
+    weekdays,
 )
 from finlab.world.rhythm import sample_seconds_of_day
 from finlab.world.streams import POISSON, Streams, TxnBlock

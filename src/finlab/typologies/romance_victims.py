@@ -13,7 +13,15 @@ from pydantic import Field
 from finlab.errors import InputError
 from finlab.typologies.base import TYPOLOGIES, Typology, make_events
 from finlab.typologies.patterns import (
-    CountRange, Money, RangeParams, decoy_cases, draw, lay_out, ragged, references, window_seconds,
+    CountRange,
+    Money,
+    RangeParams,
+    decoy_cases,
+    draw,
+    lay_out,
+    ragged,
+    references,
+    window_seconds,
 )
 from finlab.world.behaviours.base import channel, payer_account, wallet_channel
 from finlab.world.streams import TxnBlock

@@ -7,7 +7,14 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES, country_indices
 from finlab.typologies.patterns import (
-    Hours, PatternParams, PatternTypology, Shape, decay, draw_accounts, population_accounts, totals,
+    Hours,
+    PatternParams,
+    PatternTypology,
+    Shape,
+    decay,
+    draw_accounts,
+    population_accounts,
+    totals,
 )
 
 

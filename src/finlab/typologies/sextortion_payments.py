@@ -12,10 +12,23 @@ from pydantic import Field
 
 from finlab.errors import InputError
 from finlab.typologies.base import (
-    TYPOLOGIES, Cases, Roles, Typology, country_indices, make_events, pick_persons,
+    TYPOLOGIES,
+    Cases,
+    Roles,
+    Typology,
+    country_indices,
+    make_events,
+    pick_persons,
 )
 from finlab.typologies.patterns import (
-    CountRange, Money, RangeParams, draw, lay_out, ragged, references, window_seconds,
+    CountRange,
+    Money,
+    RangeParams,
+    draw,
+    lay_out,
+    ragged,
+    references,
+    window_seconds,
 )
 from finlab.world.behaviours.base import payer_account, wallet_channel
 

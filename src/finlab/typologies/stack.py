@@ -7,7 +7,15 @@ from pydantic import Field
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    CountRange, PatternParams, PatternTypology, Shape, decay, draw, ragged, shares, slot_roles,
+    CountRange,
+    PatternParams,
+    PatternTypology,
+    Shape,
+    decay,
+    draw,
+    ragged,
+    shares,
+    slot_roles,
     totals,
 )
 

@@ -7,7 +7,14 @@ from pydantic import Field, model_validator
 
 from finlab.typologies.base import TYPOLOGIES
 from finlab.typologies.patterns import (
-    CASH, CountRange, Money, PatternParams, PatternTypology, Shape, draw, ragged,
+    CASH,
+    CountRange,
+    Money,
+    PatternParams,
+    PatternTypology,
+    Shape,
+    draw,
+    ragged,
 )
 from finlab.world.behaviours.base import channel
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from finlab.rng import hash_uniform
-from finlab.world.rhythm import WEEKDAYS, WEEKDAY_NAMES, sample_seconds_of_day
+from finlab.world.rhythm import WEEKDAY_NAMES, WEEKDAYS, sample_seconds_of_day
 
 POISSON, MONTHLY = 0, 1
 DAY = 86_400

@@ -6,8 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from finlab.registry import Configurable, StrictModel
-from finlab.registry import Registry
+from finlab.registry import Configurable, Registry, StrictModel
 from finlab.schema import CHANNELS
 from finlab.world.population import World
 from finlab.world.rhythm import hour_code, weekday_code

@@ -7,7 +7,12 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, channel, hours, price_level, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    channel,
+    hours,
+    price_level,
+    weekdays,
 )
 from finlab.world.streams import Streams
 

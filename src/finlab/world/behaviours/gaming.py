@@ -7,7 +7,14 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, channel, contacts, hours, pick_targets, sample_persons, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    channel,
+    contacts,
+    hours,
+    pick_targets,
+    sample_persons,
+    weekdays,
 )
 from finlab.world.streams import Streams
 

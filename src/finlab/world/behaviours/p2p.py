@@ -7,7 +7,14 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, contacts, hours, payer_account, price_level, wallet_channel, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    contacts,
+    hours,
+    payer_account,
+    price_level,
+    wallet_channel,
+    weekdays,
 )
 from finlab.world.streams import Streams
 
@@ -25,7 +32,7 @@ def social_graph(world, rng, *, community_size: float, contacts_mean: float,
     rank_in_country = np.arange(persons.size) - np.searchsorted(country[order], country[order])
     community = np.empty(persons.size, np.int64)
     community[order] = country[order] * 10**9 + rank_in_country // max(int(community_size), 2)
-    src, k = contacts(rng, contacts_mean, np.arange(persons.size))
+    src, _ = contacts(rng, contacts_mean, np.arange(persons.size))
     # pick a member of the same community, or anyone in the same country
     by_comm = np.argsort(community, kind="stable")
     comm_sorted = community[by_comm]

@@ -12,7 +12,13 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, hours, payer_account, price_level, wallet_channel, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    hours,
+    payer_account,
+    price_level,
+    wallet_channel,
+    weekdays,
 )
 from finlab.world.streams import MONTHLY, POISSON, Streams
 
@@ -62,10 +68,10 @@ class Remittance(Behaviour):
         src = payer_account(world, sender, prefer_wallet=rng.random(sender.size) < 0.8)
         dst = payer_account(world, relative, prefer_wallet=rng.random(relative.size) < 0.3)
         median = p.median * np.sqrt(price_level(world, sender)) * rng.lognormal(0, 0.3, sender.size)
-        common = dict(src=src, dst=dst, even=rng.random(src.size) < p.even_share,
-                      channel=wallet_channel(world, src),
-                      reference_pool=world.vocab.codes(REFERENCES), hours=hours("personal"),
-                      label=world.labels.code("decoy:family_remittance"))
+        common = {"src": src, "dst": dst, "even": rng.random(src.size) < p.even_share,
+                  "channel": wallet_channel(world, src),
+                  "reference_pool": world.vocab.codes(REFERENCES), "hours": hours("personal"),
+                  "label": world.labels.code("decoy:family_remittance")}
         monthly = Streams.build(rng, schedule=MONTHLY, day_of_month=26, jitter_days=4, median=median,
                                 sigma=0.12, weekdays=weekdays("all"), **common)
         extra = Streams.build(rng, schedule=POISSON, rate=p.extra_per_day, median=median * 0.5,

@@ -7,7 +7,13 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, channel, hours, pick_targets, price_level, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    channel,
+    hours,
+    pick_targets,
+    price_level,
+    weekdays,
 )
 from finlab.world.streams import MONTHLY, Streams
 

@@ -11,7 +11,13 @@ from pydantic import Field
 
 from finlab.registry import StrictModel
 from finlab.world.behaviours.base import (
-    BEHAVIOURS, Behaviour, channel, hours, pick_targets, sample_persons, weekdays,
+    BEHAVIOURS,
+    Behaviour,
+    channel,
+    hours,
+    pick_targets,
+    sample_persons,
+    weekdays,
 )
 from finlab.world.streams import MONTHLY, POISSON, Streams
 
@@ -46,9 +52,9 @@ class Subscriptions(Behaviour):
             src = world.main_account[who]
             price = plan.price * rng.choice([0.7, 1.0, 1.0, 1.5, 2.0], size=who.size)
             night = cat in self.NIGHT
-            common = dict(src=src, dst=world.main_account[merchant], channel=channel("card"),
-                          hours=hours("night" if night else "evening"), weekdays=weekdays("all"),
-                          label=world.labels.code("decoy:adult_content") if night else 0)
+            common = {"src": src, "dst": world.main_account[merchant], "channel": channel("card"),
+                      "hours": hours("night" if night else "evening"), "weekdays": weekdays("all"),
+                      "label": world.labels.code("decoy:adult_content") if night else 0}
             out.append(Streams.build(rng, schedule=MONTHLY, day_of_month=rng.integers(1, 29, who.size),
                                      median=price, **common))
             if plan.extras_per_day > 0:
