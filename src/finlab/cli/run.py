@@ -3,7 +3,6 @@ side by side across runs."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -12,12 +11,7 @@ from typing import Annotated
 import typer
 
 from finlab.cli.console import frame_table, out, say, user_errors
-
-#: metric -> column heading in tables
-COLUMNS = {"average_precision": "AP", "roc_auc": "ROC AUC", "f1": "F1",
-           "precision_at_budget": "P@budget", "recall_at_budget": "R@budget",
-           "median_days_to_detection": "days to detect"}
-LEVELS = ("account", "transaction", "case")
+from finlab.evaluate.comparison import comparison, read_metrics
 
 
 @user_errors
@@ -71,47 +65,3 @@ def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
     out.print(f"wrote {out_dir}/metrics.json, {out_dir}/scores/, {out_dir}/report.html "
               f"in {time.perf_counter() - start:.0f} s")
     return result
-
-
-def read_metrics(d: Path) -> dict:
-    """The metrics.json of a run directory, or one clear error."""
-    from finlab.errors import InputError
-
-    path = Path(d) / "metrics.json"
-    if not path.exists():
-        raise InputError(f"{path}: missing; is {d} a finlab run directory?")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON (line {e.lineno})") from None
-
-
-def comparison(results: list[tuple[str, dict]], level: str = "account"):
-    """Rows of (run, detector) with the headline metrics; mean ± spread where seeds repeat. At
-    transaction level the budget column says how many payments each detector's alerts cover."""
-    import pandas as pd
-
-    from finlab.errors import InputError
-
-    if level not in LEVELS:
-        raise InputError(f"--level: {level!r} is not a level; choose one of {', '.join(LEVELS)}")
-    rows = []
-    for run_name, metrics in results:
-        for name, levels in metrics["detectors"].items():
-            m = (levels or {}).get(level)
-            row = {"run": run_name, "detector": name}
-            for col, heading in COLUMNS.items():
-                if level == "transaction" and col == "median_days_to_detection":
-                    row["payments reviewed"] = _fmt(m.get("budget") if m else None, 0)
-                else:
-                    row[heading] = _fmt(m.get(col) if m else None)
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
-        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
-    return f"{value:.{digits}f}"
