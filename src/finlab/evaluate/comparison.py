@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from finlab.reporting import fmt
+
 #: metric -> column heading in tables
 COLUMNS = {"average_precision": "AP", "roc_auc": "ROC AUC", "f1": "F1",
            "precision_at_budget": "P@budget", "recall_at_budget": "R@budget",
@@ -42,16 +44,8 @@ def comparison(results: list[tuple[str, dict]], level: str = "account"):
             row = {"run": run_name, "detector": name}
             for col, heading in COLUMNS.items():
                 if level == "transaction" and col == "median_days_to_detection":
-                    row["payments reviewed"] = _fmt(m.get("budget") if m else None, 0)
+                    row["payments reviewed"] = fmt(m.get("budget") if m else None, 0)
                 else:
-                    row[heading] = _fmt(m.get(col) if m else None)
+                    row[heading] = fmt(m.get(col) if m else None)
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
-        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
-    return f"{value:.{digits}f}"

@@ -4,13 +4,9 @@ by side, their curves and per-typology results, and the top alerts with their re
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import html
-import io
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +14,20 @@ import numpy as np
 import pandas as pd
 
 from finlab.io import atomic_file
+from finlab.reporting import CSS, FIGSIZE, NA
 
-NA = "n/a"
+# the shared kit under this module's former names, which the sections below still use
+from finlab.reporting import colors as _colors
+from finlab.reporting import esc as _esc
+from finlab.reporting import figure as _figure
+from finlab.reporting import fmt as _fmt
+from finlab.reporting import mean_std as _mean_std
+from finlab.reporting import note as _note
+from finlab.reporting import number as _number
+from finlab.reporting import png as _png
+from finlab.reporting import section as _section
+
 MAX_ALERT_ROWS = 100  # per detector, so a large alerts frame cannot blow up the page
-FIGSIZE = (7.0, 4.0)
-DPI = 90
 
 # (key in the account-level metrics, column heading, higher is better)
 ACCOUNT_COLUMNS = (
@@ -34,96 +39,15 @@ ACCOUNT_COLUMNS = (
     ("median_days_to_detection", "median days to detection", False),
 )
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1000px; padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: .1em; }
-h3 { margin-bottom: .3em; }
-p.how { color: #555; font-style: italic; margin-top: 0; }
-p.note { color: #8a5a00; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-thead th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.na { color: #999; }
-td.suspicious { color: #a00; }
-td.reasons { font-size: 0.9em; }
-figure { margin: .5em 0 1em; }
-img { max-width: 100%; height: auto; border: 1px solid #eee; }
-"""
-
 
 # ---------------------------------------------------------------------------------------------
 # values
-
-
-def _mean_std(value: Any) -> tuple[float | None, float | None]:
-    """(mean, std) of a metric given as a plain number or as {"mean", "std"}; None if missing."""
-    if isinstance(value, Mapping):
-        mean, std = _number(value.get("mean")), _number(value.get("std"))
-        return mean, (std if mean is not None else None)
-    return _number(value), None
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    """A metric as text: "0.412", "0.412 ± 0.031" or "n/a" (never an invented value)."""
-    mean, std = _mean_std(value)
-    if mean is None:
-        return NA
-    if std is None:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _level(metrics: Mapping, detector: str, level: str) -> Mapping | None:
     got = (metrics.get("detectors") or {}).get(detector) or {}
     value = got.get(level)
     return value if isinstance(value, Mapping) else None
-
-
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# figures
-
-
-@contextlib.contextmanager
-def _figure(plt, figsize: tuple[float, float] = FIGSIZE) -> Iterator[tuple[Any, Any]]:
-    """A figure and its axes, closed whatever happens."""
-    fig, ax = plt.subplots(figsize=figsize)
-    try:
-        yield fig, ax
-    finally:
-        plt.close(fig)
-
-
-def _png(fig) -> str:
-    """The figure as an <img> tag with the PNG embedded in base64."""
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=DPI)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<figure><img alt="plot" src="data:image/png;base64,{data}"></figure>'
-
-
-def _colors(names: list[str]) -> dict[str, Any]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10"]
-    return {name: cmap(i % 10) for i, name in enumerate(names)}
 
 
 def _scores(curve: Mapping) -> tuple[np.ndarray, np.ndarray]:
@@ -239,14 +163,6 @@ def _days_plot(plt, days: dict[str, Any], colors: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # sections
-
-
-def _section(title: str, how: str, body: str) -> str:
-    return f"<section><h2>{_esc(title)}</h2><p class=\"how\">{_esc(how)}</p>{body}</section>"
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_esc(text)}</p>'
 
 
 def _split_section(metrics: Mapping) -> str:
