@@ -6,7 +6,6 @@ one line each (file, field, what is allowed) and exit with code 2, never a trace
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -16,7 +15,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from finlab.boundary import guarded, set_debug
 from finlab.errors import FinlabError
+from finlab.scratch import install_sigterm
 
 app = typer.Typer(
     name="finlab",
@@ -45,19 +46,18 @@ def say(msg: str) -> None:
     err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
 
 
-def user_errors(fn):
-    """Turn FinlabError into its message on stderr and exit code 2."""
+#: every command runs inside the one error boundary (finlab.boundary)
+user_errors = guarded
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FinlabError as e:
-            for line in str(e).splitlines():
-                err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
 
-    return wrapper
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an unexpected error.")] = False,
+) -> None:
+    """A lab for anti-money-laundering research on synthetic payment data."""
+    set_debug(debug)
+    install_sigterm()
 
 
 def progress_bar():
@@ -118,15 +118,16 @@ def generate(
     scenario: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the dataset to.")],
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset finlab "
+                                        "wrote (never another directory).")] = False,
 ) -> None:
     """Generate a synthetic payment world with its labels into a dataset directory."""
     from finlab.config import load_scenario
     from finlab.generate import generate as run
+    from finlab.outputs import check_output
 
     sc = load_scenario(scenario, seed=seed)
-    if out_dir.exists() and not force:
-        raise FinlabError(f"{out_dir}: already exists; pass --force to replace it")
+    check_output(out_dir, force=force, inputs=[scenario])
     start = time.perf_counter()
     bar, report = progress_bar()
     with bar:
@@ -169,16 +170,22 @@ def list_typologies(
 @user_errors
 def audit(
     dataset: Annotated[Path, typer.Argument(help="A dataset directory with labels.")],
-    plot: Annotated[Path | None, typer.Option(help="Where to write the distributions PNG.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Also write the distributions as a PNG file here (.png is added if missing).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a PNG finlab drew.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    verify: Annotated[bool, typer.Option(help="Check the dataset's checksums first.")] = True,
 ) -> None:
-    """Check label integrity, label shares, look-alike overlap and label leakage; exit 1 on failure."""
+    """Check checksums, label integrity, label shares, look-alike overlap and label leakage; exit 1
+    on failure."""
     import finlab
-    from finlab.audit import LEAK_AUC_LIMIT
+    from finlab.audit import LEAK_AUC_LIMIT, plot_path
     from finlab.audit import audit as run_audit
+    from finlab.outputs import check_output
 
-    ds = finlab.load(dataset)
-    plot = plot if plot is not None else dataset / "audit.png"
+    if plot is not None:
+        plot = check_output(plot_path(plot), force=force, inputs=[dataset], kind="file")
+    ds = finlab.load(dataset, verify=verify)
     result = run_audit(ds, plot=plot)
     if as_json:
         sys.stdout.write(json.dumps({
@@ -212,6 +219,21 @@ def audit(
             err.print(f"audit failed: {problem}", markup=False, highlight=False)
         raise typer.Exit(1)
     out.print("audit passed")
+
+
+@app.command()
+@user_errors
+def clean(
+    directories: Annotated[list[Path] | None, typer.Argument(
+        help="Directories to sweep (default: the current one).")] = None,
+) -> None:
+    """Remove temporary folders (.finlab-tmp-*) left by finlab commands that were killed."""
+    from finlab.scratch import clean as sweep
+
+    removed = sweep(directories or [Path(".")])
+    for folder, size in removed:
+        out.print(f"removed {folder} ({size / 1e6:.1f} MB)", highlight=False)
+    out.print(f"{len(removed)} stale temporary folder(s) removed", highlight=False)
 
 
 def frame_table(df, title: str):

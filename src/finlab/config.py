@@ -188,9 +188,9 @@ class Configurable:
 def line_index(text: str) -> dict[tuple, int]:
     """Map each key path in a YAML document to its 1-based line, for error messages."""
     lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
+    try:  # the refusing loader: no alias is walked (their expansion is exponential)
+        root = yaml.compose(text, Loader=_TextDatesLoader)
+    except (yaml.YAMLError, RecursionError):
         return lines
 
     def walk(node, path):
@@ -268,8 +268,53 @@ def format_errors(exc: ValidationError, lines: dict[tuple, int], source: str,
     return out
 
 
+#: deepest nesting of mappings and lists a YAML file may have
+MAX_YAML_DEPTH = 50
+#: largest YAML file finlab reads (scenarios, experiments and rule files are a few kB)
+MAX_YAML_BYTES = 4 << 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct finlab refuses (anchors, aliases, duplicate keys, deep nesting)."""
+
+
 class _TextDatesLoader(yaml.SafeLoader):
-    """Safe YAML loading that keeps dates as text, so pydantic reports a bad date with its path."""
+    """Safe YAML loading that keeps dates as text (so pydantic reports a bad date with its path)
+    and refuses what a configuration file never needs: anchors and aliases (whose expansion can
+    exhaust memory), duplicate keys (the second silently wins otherwise) and nesting deeper than
+    MAX_YAML_DEPTH."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(problem="anchors and aliases (& and *) are not allowed; write the "
+                           "values out", problem_mark=event.start_mark)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _Refused(problem=f"nested deeper than {MAX_YAML_DEPTH} levels",
+                           problem_mark=event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                new = key not in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if not new:
+                raise _Refused(problem=f"duplicate key {key!r}; each key may appear once",
+                               problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _TextDatesLoader.yaml_implicit_resolvers = {
@@ -278,22 +323,33 @@ _TextDatesLoader.yaml_implicit_resolvers = {
 }
 
 
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as Python data; anything refused or malformed is one line, file:line: why."""
+    try:
+        return yaml.load(text, Loader=_TextDatesLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        kind = "refused YAML" if isinstance(e, _Refused) else "malformed YAML"
+        raise InputError(f"{where}: {kind}: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{source}: refused YAML: nested too deeply") from None
+
+
 def read_yaml(path: Path | str) -> tuple[Any, str]:
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(f"{p}: larger than {MAX_YAML_BYTES >> 20} MiB; not a finlab YAML file")
         text = p.read_text()
     except FileNotFoundError:
         raise InputError(f"{p}: no such file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: cannot be read ({e.__class__.__name__})") from None
-    try:
-        data = yaml.load(text, Loader=_TextDatesLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark else str(p)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"{where}: malformed YAML: {problem}") from None
-    return data, text
+    except OSError as e:
+        raise InputError(f"{p}: cannot be read ({e.strerror})") from None
+    return parse_yaml(text, str(p)), text
 
 
 def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None, list[str]]:

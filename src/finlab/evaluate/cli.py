@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     from finlab.cli import frame_table, out, say, user_errors
 
     def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
-                      tracking_uri: str | None):
+                      tracking_uri: str | None, force: bool = False):
         from finlab.evaluate.experiment import load_experiment, run_experiment
         from finlab.evaluate.tracking import TrackingError
 
@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         try:
             result = run_experiment(exp, Path(experiment).absolute().parent, out_dir,
-                                    dataset=dataset, tracking_uri=tracking_uri, progress=say)
+                                    dataset=dataset, tracking_uri=tracking_uri, force=force,
+                                    progress=say)
         except TrackingError:
             out.print(frame_table(comparison([(str(out_dir), _read(out_dir))]),
                                   f"{exp.name}: account level, test period"))
@@ -50,10 +51,15 @@ def register(app: typer.Typer) -> None:
             help="Use this dataset directory instead of the experiment's data.")] = None,
         tracking_uri: Annotated[str | None, typer.Option(
             help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace a run finlab wrote in OUT "
+                                            "(never another directory).")] = False,
     ) -> None:
         """Fit on the training period, pick thresholds on validation, score the test period;
         write metrics.json, scores/, report.html and mlflow runs."""
-        run_and_print(experiment, out_dir, dataset, tracking_uri)
+        from finlab.outputs import check_output
+
+        check_output(out_dir, force=force, inputs=[experiment, dataset])
+        run_and_print(experiment, out_dir, dataset, tracking_uri, force)
 
     @app.command()
     @user_errors
@@ -78,9 +84,11 @@ def register(app: typer.Typer) -> None:
     def demo(
         out_dir: Annotated[Path, typer.Option("--out", help="Where to write everything.")] =
         Path("finlab-demo"),
+        force: Annotated[bool, typer.Option("--force", help="Run again in a demo folder finlab "
+                                            "made (its world and run are replaced).")] = False,
     ) -> None:
         """Generate the classroom world, run experiments/baseline.yaml on it, write the report
-        and an mlflow run, and say how to open them."""
+        and an mlflow run, and say how to open them. Writes only into its own folder."""
         from finlab.config import load_scenario
         from finlab.errors import InputError
         from finlab.generate import generate
@@ -91,17 +99,34 @@ def register(app: typer.Typer) -> None:
         for p in (scenario, experiment):
             if not p.exists():
                 raise InputError(f"{p}: missing; finlab demo runs from a clone of the repository")
+        demo_folder(out_dir, force, [scenario, experiment])
         data = out_dir / "classroom"
         say(f"generating the classroom world into {data}")
-        generate(load_scenario(scenario), data, force=True)
+        generate(load_scenario(scenario), data, force=force)
         db = (out_dir / "mlflow.db").absolute()
         uri = f"sqlite:///{db}"
-        run_and_print(experiment, out_dir / "baseline", data, uri)
+        run_and_print(experiment, out_dir / "baseline", data, uri, force)
         report = (out_dir / "baseline" / "report.html").absolute()
         out.print(f"\nreport: {report}")
         out.print("mlflow UI: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui "
                   f"--backend-store-uri {uri} --host 127.0.0.1 --workers 1")
         out.print(f"demo finished in {time.perf_counter() - start:.0f} s")
+
+
+def demo_folder(out_dir: Path, force: bool, inputs: list[Path]) -> None:
+    """The demo's own folder: new, or (with --force) one an earlier demo made, whose world and
+    run are replaced by the usual policy; any other existing path is refused."""
+    from finlab.outputs import check_output, directory_kind, mark
+
+    check_output(out_dir, force=force, inputs=inputs)
+    if out_dir.exists() and any(out_dir.iterdir()) and directory_kind(out_dir) != "demo":
+        from finlab.outputs import OutputError
+
+        raise OutputError(f"{out_dir}: is not a folder finlab demo made; choose a new --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mark(out_dir, "demo")
+    for name in ("classroom", "baseline"):
+        check_output(out_dir / name, force=force, inputs=inputs)
 
 
 def _read(d: Path) -> dict:
