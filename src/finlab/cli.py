@@ -106,10 +106,13 @@ def validate(
         load_rules(file)
         out.print(f"{file}: valid rule file")
         return
-    _, errors = scenario_errors(data, text, str(file))
+    scenario, errors = scenario_errors(data, text, str(file))
     if errors:
         raise FinlabError("\n".join(errors))
-    out.print(f"{file}: valid")
+    from finlab.memory import check_fits
+
+    need = check_fits(scenario, str(file))
+    out.print(f"{file}: valid (generating needs about {need / 2**30:.1f} GiB of memory)")
 
 
 @app.command()
@@ -124,10 +127,12 @@ def generate(
     """Generate a synthetic payment world with its labels into a dataset directory."""
     from finlab.config import load_scenario
     from finlab.generate import generate as run
+    from finlab.memory import check_fits
     from finlab.outputs import check_output
 
     sc = load_scenario(scenario, seed=seed)
     check_output(out_dir, force=force, inputs=[scenario])
+    check_fits(sc, str(scenario))
     start = time.perf_counter()
     bar, report = progress_bar()
     with bar:

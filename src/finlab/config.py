@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from finlab.errors import InputError
 
@@ -47,10 +54,42 @@ MerchantCategory = Literal[
 ]
 
 
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
+#: largest magnitude of any number in a configuration file, and most items in any list or map
+MAX_NUMBER = 1e12
+MAX_ITEMS = 10_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _bound_errors(value, name: str) -> list[str]:
+    """Numbers beyond MAX_NUMBER and lists or maps beyond MAX_ITEMS, one level into containers."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        if not abs(value) <= MAX_NUMBER:  # also catches NaN
+            return [f"{name}: must be finite and at most {MAX_NUMBER:.0e} in size; got {value!r}"]
+        return []
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        if len(value) > MAX_ITEMS:
+            return [f"{name}: at most {MAX_ITEMS:,} items; got {len(value):,}"]
+        items = value.values() if isinstance(value, dict) else value
+        return [e for v in items if not isinstance(v, BaseModel)
+                for e in _bound_errors(v, name)][:1]
+    return []
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable, numbers are
+    finite and bounded (MAX_NUMBER) and lists are bounded (MAX_ITEMS), so no value in a file can
+    make finlab allocate without limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        errors = [e for name in type(self).model_fields
+                  for e in _bound_errors(getattr(self, name), name)]
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
 
 class Country(StrictModel):
@@ -60,6 +99,17 @@ class Country(StrictModel):
     utc_offset: float = Field(ge=-12, le=14, description="hours from UTC")
     risk: Literal["low", "medium", "high"] = "low"
     locale: str = Field("en_US", description="Faker locale for names")
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, v: str) -> str:
+        from faker.config import AVAILABLE_LOCALES
+
+        if v not in AVAILABLE_LOCALES:
+            near = [loc for loc in AVAILABLE_LOCALES if loc.split("_")[0] == v.split("_")[0]]
+            hint = f"; e.g. {', '.join(sorted(near)[:6])}" if near else "; e.g. en_US, de_DE"
+            raise ValueError(f"unknown Faker locale {v!r}{hint}")
+        return v
     weight: float = Field(1.0, ge=0, description="share of the population living here")
     price_level: float = Field(1.0, gt=0, le=10, description="local prices relative to the base")
 
@@ -107,7 +157,8 @@ class TypologySpec(StrictModel):
     """One entry of `typologies:`; the typology registry validates `params`."""
 
     name: str
-    count: int = Field(1, ge=0)
+    count: int = Field(1, ge=0, le=100_000, description="cases (memory is estimated before "
+                       "any work)")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -130,7 +181,7 @@ class Scenario(StrictModel):
     countries: list[Country] = Field(min_length=1)
     banks: list[BankGroup] = Field(min_length=1)
     population: Population
-    fx_rates: dict[CurrencyCode, Annotated[float, Field(gt=0)]] = Field(
+    fx_rates: dict[CurrencyCode, Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="value of one unit in the base currency"
     )
     behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)

@@ -45,7 +45,7 @@ class CooperationExperiment(StrictModel):
     sweeps: dict[str, list[Any]] = Field(
         default_factory=dict, description="setting (dotted, e.g. feedback.delay_days) -> values; "
         "each value runs every level with the first detector, the other settings as given")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _check(self) -> CooperationExperiment:

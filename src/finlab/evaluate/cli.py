@@ -136,9 +136,18 @@ def _read(d: Path) -> dict:
     if not path.exists():
         raise InputError(f"{path}: missing; is {d} a finlab run directory?")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot be read ({type(e).__name__})") from None
+    detectors = data.get("detectors") if isinstance(data, dict) else None
+    if not isinstance(detectors, dict) or not all(
+            isinstance(v, dict | None) and all(isinstance(m, dict | None) for m in (v or {}).values())
+            for v in detectors.values()):
+        raise InputError(f"{path}: not the metrics.json of a finlab run (needs \"detectors\": "
+                         "{name: {level: {metric: value}}})")
+    return data
 
 
 def comparison(results: list[tuple[str, dict]], level: str = "account"):
@@ -165,8 +174,13 @@ def comparison(results: list[tuple[str, dict]], level: str = "account"):
 
 
 def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
+    """A metric for a table: a number, mean ± spread over seeds, or n/a (also for values a
+    hand-edited metrics.json holds that are neither)."""
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if isinstance(value, dict) and number(value.get("mean")) and number(value.get("std")):
         return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
-    return f"{value:.{digits}f}"
+    if number(value):
+        return f"{value:.{digits}f}"
+    return "n/a"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,10 @@ from finlab.errors import InputError
 from finlab.outputs import KEY, NAME, check_output, directory_kind, inside, publish, safe_name
 from finlab.schema import Dataset
 from finlab.scratch import WorkDir
+
+
+#: largest seed an experiment may give (scenario seed + this stays within numpy's range)
+MAX_SEED = 2**31 - 1
 
 
 class DetectorSpec(StrictModel):
@@ -50,7 +54,7 @@ class SplitSpec(StrictModel):
 
 
 class BudgetSpec(StrictModel):
-    alerts_per_month: int = Field(50, ge=1, description="accounts analysts can review a month")
+    alerts_per_month: int = Field(50, ge=1, le=1_000_000, description="accounts analysts can review a month")
 
 
 class Experiment(StrictModel):
@@ -62,7 +66,9 @@ class Experiment(StrictModel):
     split: SplitSpec = Field(default_factory=SplitSpec)
     detectors: list[DetectorSpec] = Field(..., min_length=1)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=100,
+        description="each added to the scenario's seed")
     checkpoints: int = Field(4, ge=1, le=12, description="scorings within the test period, "
                              "for days to detection")
 
@@ -293,6 +299,9 @@ def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path |
     from finlab.generate import generate
 
     scenario = load_scenario(base / exp.scenario)
+    if scenario.seed + seed > 2**63 - 1:
+        raise InputError(f"{base / exp.scenario}: seed {scenario.seed} plus the experiment's "
+                         f"seed {seed} exceeds 2**63-1; use smaller seeds")
     scenario = scenario.model_copy(update={"seed": scenario.seed + seed})
     target = out / "data" / f"{Path(exp.scenario).stem}-seed{scenario.seed}"
     if not (target / "manifest.json").exists():
