@@ -28,8 +28,10 @@ def register(app: typer.Typer) -> None:
         FIU, cross-border FIUs, pooled) and the experiment's sweeps; write cooperation.json,
         report.html and mlflow runs."""
         from finlab.cooperation.experiment import levels_table, load_cooperation, run_cooperation
+        from finlab.evaluate.tracking import check_uri
         from finlab.outputs import check_output
 
+        check_uri(tracking_uri)
         check_output(out_dir, force=force, inputs=[experiment, dataset])
         exp, base = load_cooperation(experiment)
         start = time.perf_counter()

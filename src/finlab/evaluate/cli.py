@@ -56,8 +56,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit on the training period, pick thresholds on validation, score the test period;
         write metrics.json, scores/, report.html and mlflow runs."""
+        from finlab.evaluate.tracking import check_uri
         from finlab.outputs import check_output
 
+        check_uri(tracking_uri)
         check_output(out_dir, force=force, inputs=[experiment, dataset])
         run_and_print(experiment, out_dir, dataset, tracking_uri, force)
 
