@@ -269,6 +269,8 @@ def _scenario_variant(small_yaml: Path, tmp_path: Path, edit) -> Path:
     (lambda d: d.update(seed=-1), "seed"),
     (lambda d: d["typologies"][0].update(count=10**9), "less than or equal to 100000"),
     (lambda d: d["population"].update(persons=40_000_000, businesses=1000), "GiB"),
+    (lambda d: d["typologies"][0].update(count=100_000, params={"senders": [10_000, 10_000]}),
+     "GiB"),
     (lambda d: d["countries"][0].update(weight=float("nan")), "weight"),
 ])
 def test_bad_values_are_refused_before_any_work(small_yaml, tmp_path, edit, words):

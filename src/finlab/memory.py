@@ -17,7 +17,26 @@ from finlab.errors import InputError
 BASE = 250e6  # interpreter, numpy, pandas, pyarrow, Faker pools
 PER_PERSON_WINDOW_DAY = 600.0  # ~0.8 payments a person a day, ~700 bytes each, two windows in flight
 PER_PARTY = 2_000.0  # accounts, names, households
-PER_CASE = 20_000.0  # a typology case's planned streams and labels
+PER_CASE_UNIT = 2_000.0  # per participant or payment a typology case may plan (its ranges' tops)
+MIN_CASE_UNITS = 10
+
+
+def case_units(spec) -> float:
+    """How large one case of a typology may get: the product of the upper ends of its whole-number
+    ranges (senders x beneficiaries, sources x sinks, hops x pool, ...), at least MIN_CASE_UNITS."""
+    from finlab.typologies import TYPOLOGIES
+
+    try:
+        params = TYPOLOGIES.get(spec.name).Params.model_validate(spec.params or {})
+    except Exception:  # noqa: BLE001 - unknown or invalid: reported by validation, not here
+        return MIN_CASE_UNITS
+    units = 1.0
+    for name in type(params).model_fields:
+        value = getattr(params, name)
+        if (isinstance(value, tuple) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            units *= max(value)
+    return max(units, MIN_CASE_UNITS)
 
 
 def estimate_bytes(scenario) -> float:
@@ -25,10 +44,10 @@ def estimate_bytes(scenario) -> float:
     pop = scenario.population
     merchants = sum(g.count for g in pop.merchants.values())
     parties = pop.persons + pop.businesses + merchants
-    cases = sum(t.count for t in scenario.typologies)
+    cases = sum(t.count * case_units(t) for t in scenario.typologies)
     window = min(scenario.period.window_days, scenario.period.days)
     return (BASE + PER_PERSON_WINDOW_DAY * pop.persons * window + PER_PARTY * parties
-            + PER_CASE * cases)
+            + PER_CASE_UNIT * cases)
 
 
 def available_bytes() -> float | None:
@@ -62,5 +81,5 @@ def check_fits(scenario, source: str = "scenario") -> float:
     if have is not None and need > have:
         raise InputError(
             f"{source}: generating needs about {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB "
-            "are available; lower population.persons, period.window_days or typology counts")
+            "are available; lower population.persons, period.window_days, or typology counts and sizes")
     return need
