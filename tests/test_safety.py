@@ -543,3 +543,13 @@ def test_failed_run_leaves_nothing(tmp_path, dataset):
     exp.write_text(f"name: x\ndataset: {dataset}\ndetectors: [{{name: rules}}]\n")
     one_error(invoke("run", exp, "--out", tmp_path / "r"), "accounts.parquet")
     assert not (tmp_path / "r").exists() and no_temporaries(tmp_path)
+
+
+def test_missing_files_and_stripped_labels(dataset, tmp_path):
+    shutil.rmtree(dataset / "labels")  # shared without labels: still a sound dataset
+    assert finlab.load(dataset).labels is None
+    assert invoke("export", "samld", dataset, "--out", tmp_path / "x").exit_code == 0
+    (dataset / "parties.parquet").unlink()
+    with pytest.raises(InputError, match="parties.parquet: missing"):
+        finlab.load(dataset)
+    one_error(invoke("export", "samld", dataset, "--out", tmp_path / "y"), "parties.parquet")

@@ -52,7 +52,8 @@ def _why(e: Exception) -> str:
 
 def verify(root: Path | str, manifest: dict, threads: int = 2) -> None:
     """Raise InputError naming the first file (in manifest order) that is missing or differs
-    from the manifest's checksum. Names that would leave the dataset are refused."""
+    from the manifest's checksum. Names that would leave the dataset are refused. A dataset
+    whose whole labels/ directory was removed (to share it without labels) passes."""
     root = Path(root)
     checksums: dict = manifest.get("checksums") or {}
     real_root = root.resolve()
@@ -62,13 +63,15 @@ def verify(root: Path | str, manifest: dict, threads: int = 2) -> None:
         if real_root not in p.parents:
             raise InputError(f"{root / 'manifest.json'}: checksum entry {rel!r} points outside "
                              "the dataset")
+        if not p.is_file() and rel.startswith("labels/") and not (root / "labels").exists():
+            continue
         if not p.is_file():
             raise InputError(f"{root / rel}: missing, but listed in manifest.json")
         paths[rel] = p
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         digests = dict(zip(paths, pool.map(sha256, paths.values()), strict=True))
     for rel, expected in checksums.items():
-        if digests[rel] != expected:
+        if rel in digests and digests[rel] != expected:
             raise InputError(f"{root / rel}: differs from its checksum in manifest.json (changed "
                              "after finlab wrote it); regenerate the dataset, or load it with "
                              "verify=False / --no-verify to read it anyway")

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from finlab import integrity
 from finlab.errors import InputError
 from finlab.io import MANIFEST, DatasetWriter, to_arrow
 from finlab.outputs import MARKER, check_output, mark, publish
@@ -1387,8 +1388,18 @@ def _parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
 
 
+def _parquet(read, path: Path):
+    """read(path), with a truncated, empty or foreign file as one line naming it."""
+    try:
+        return read(path)
+    except (pa.ArrowException, OSError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not a readable Parquet file ({why})") from None
+
+
 def _read_small(root: Path, rel: str) -> pd.DataFrame:
-    table = pa.concat_tables([pq.read_table(p) for p in _parquet_files(_locate(root, rel))])
+    table = pa.concat_tables([_parquet(pq.read_table, p) for p in
+                              _parquet_files(_locate(root, rel))])
     df = table.to_pandas()
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -1405,8 +1416,8 @@ class DatasetReader:
         if not self.root.is_dir():
             raise InputError(f"{self.root}: no such dataset directory")
         self._originals: dict[str, pd.Series | None] = {}
-        m = self.root / MANIFEST
-        self.manifest = json.loads(m.read_text()) if m.exists() else {}
+        self.manifest = integrity.read_manifest(self.root, MANIFEST)
+        integrity.verify(self.root, self.manifest)
         self.countries = _read_small(self.root, "countries")
         self.banks = _read_small(self.root, "banks")
         self.parties = _read_small(self.root, "parties")
@@ -1424,7 +1435,7 @@ class DatasetReader:
         self._cases = self.labelled["case_id"].fillna(-1).to_numpy(np.int64)
         self._typologies = pa.array(self.labelled["typology"].to_numpy(object), pa.string())
         self.account_index = pd.Index(self.accounts["account_id"].to_numpy(np.int64))
-        self.n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.txn_files)
+        self.n_rows = sum(_parquet(pq.ParquetFile, p).metadata.num_rows for p in self.txn_files)
 
     def _labelled(self) -> pd.DataFrame:
         """Rows of labels/transactions that say something (suspicious or with a typology)."""
