@@ -25,7 +25,6 @@ from finlab.outputs import KEY, NAME, check_output, directory_kind, inside, publ
 from finlab.schema import Dataset
 from finlab.scratch import WorkDir
 
-
 #: largest seed an experiment may give (scenario seed + this stays within numpy's range)
 MAX_SEED = 2**31 - 1
 
