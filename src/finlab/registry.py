@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from finlab.errors import InputError
 
@@ -53,10 +53,42 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
+#: largest magnitude of any number in a configuration file, and most items in any list or map
+MAX_NUMBER = 1e12
+MAX_ITEMS = 10_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _bound_errors(value, name: str) -> list[str]:
+    """Numbers beyond MAX_NUMBER and lists or maps beyond MAX_ITEMS, one level into containers."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        if not abs(value) <= MAX_NUMBER:  # also catches NaN
+            return [f"{name}: must be finite and at most {MAX_NUMBER:.0e} in size; got {value!r}"]
+        return []
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        if len(value) > MAX_ITEMS:
+            return [f"{name}: at most {MAX_ITEMS:,} items; got {len(value):,}"]
+        items = value.values() if isinstance(value, dict) else value
+        return [e for v in items if not isinstance(v, BaseModel)
+                for e in _bound_errors(v, name)][:1]
+    return []
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable, numbers are
+    finite and bounded (MAX_NUMBER) and lists are bounded (MAX_ITEMS), so no value in a file can
+    make finlab allocate without limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        errors = [e for name in type(self).model_fields
+                  for e in _bound_errors(getattr(self, name), name)]
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
 
 class Configurable:

@@ -22,10 +22,18 @@ def run(
         help="Use this dataset directory instead of the experiment's data.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a run finlab wrote in OUT "
+                                        "(never another directory).")] = False,
 ) -> None:
     """Fit on the training period, pick thresholds on validation, score the test period;
-    write metrics.json, scores/, report.html and mlflow runs."""
-    run_and_print(experiment, out_dir, dataset, tracking_uri)
+    write metrics.json, scores/, report.html and mlflow runs. OUT appears only when the run
+    is complete."""
+    from finlab.evaluate.tracking import check_uri
+    from finlab.outputs import check_output
+
+    check_uri(tracking_uri)
+    check_output(out_dir, force=force, inputs=[experiment, dataset])
+    run_and_print(experiment, out_dir, dataset, tracking_uri, force)
 
 
 @user_errors
@@ -45,7 +53,7 @@ def compare(
 
 
 def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
-                  tracking_uri: str | None):
+                  tracking_uri: str | None, force: bool = False):
     """Run an experiment with progress lines, then print its account-level table (also when
     mlflow failed after the results were written)."""
     from finlab.evaluate.experiment import load_experiment, run_experiment
@@ -55,7 +63,8 @@ def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
     start = time.perf_counter()
     try:
         result = run_experiment(exp, Path(experiment).absolute().parent, out_dir,
-                                dataset=dataset, tracking_uri=tracking_uri, progress=say)
+                                dataset=dataset, tracking_uri=tracking_uri, force=force,
+                                progress=say)
     except TrackingError:
         out.print(frame_table(comparison([(str(out_dir), read_metrics(out_dir))]),
                               f"{exp.name}: account level, test period"))

@@ -23,9 +23,18 @@ def read_metrics(d: Path) -> dict:
     if not path.exists():
         raise InputError(f"{path}: missing; is {d} a finlab run directory?")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot be read ({type(e).__name__})") from None
+    detectors = data.get("detectors") if isinstance(data, dict) else None
+    if not isinstance(detectors, dict) or not all(
+            isinstance(v, dict | None) and all(isinstance(m, dict | None) for m in (v or {}).values())
+            for v in detectors.values()):
+        raise InputError(f"{path}: not the metrics.json of a finlab run (needs \"detectors\": "
+                         "{name: {level: {metric: value}}})")
+    return data
 
 
 def comparison(results: list[tuple[str, dict]], level: str = "account"):

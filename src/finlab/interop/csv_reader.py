@@ -8,6 +8,8 @@ import csv
 import gzip
 import io
 import queue
+import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -265,6 +267,18 @@ class CsvFile:
             quoted_strings_can_be_null=False)
         stream = self._stream()
         done = 0
+        binary: list[BaseException] = []
+        previous = sys.unraisablehook
+
+        def hook(unraisable) -> None:
+            # pyarrow cannot hand a row that is not UTF-8 to _invalid and reports that on
+            # stderr as "Exception ignored"; note it instead, the parse error follows
+            if isinstance(unraisable.exc_value, UnicodeDecodeError):
+                binary.append(unraisable.exc_value)
+            else:
+                previous(unraisable)
+
+        sys.unraisablehook = hook
         try:
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse,
                                     convert_options=convert)
@@ -279,10 +293,15 @@ class CsvFile:
                 batch.drop_blank()
                 yield batch
         except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
-            line = int(self._lines(done, 1)[0])
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            row = re.search(r"Row #(\d+)", message)  # pyarrow counts file lines from 1
+            line = int(self._shown(np.array([int(row.group(1))]))[0]) if row else \
+                int(self._lines(done, 1)[0])
+            if binary:
+                raise InputError(f"{self.path}:{line}: not UTF-8 text (binary data?)") from None
             raise InputError(f"{self.path}:{line}: cannot be read as CSV ({message})") from None
         finally:
+            sys.unraisablehook = previous
             stream.close()
         self.raise_pending()
 

@@ -5,10 +5,6 @@ words, times as text)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,15 +16,28 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from finlab import integrity
 from finlab.errors import InputError
 from finlab.interop.columns import EUR_RATES, remap
 from finlab.interop.formats import Progress, get_format, quiet
 from finlab.io import MANIFEST, require_table, table_files
+from finlab.outputs import check_output, mark, publish
 from finlab.schema import ACCOUNT_LABELS, CASE_LABELS
+from finlab.scratch import WorkDir
+
+
+def _parquet(read, path: Path):
+    """read(path), with a truncated, empty or foreign file as one line naming it."""
+    try:
+        return read(path)
+    except (pa.ArrowException, OSError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not a readable Parquet file ({why})") from None
 
 
 def _read_small(root: Path, rel: str) -> pd.DataFrame:
-    table = pa.concat_tables([pq.read_table(p) for p in table_files(require_table(root, rel))])
+    table = pa.concat_tables([_parquet(pq.read_table, p) for p in
+                              table_files(require_table(root, rel))])
     df = table.to_pandas()
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -45,8 +54,8 @@ class DatasetReader:
         if not self.root.is_dir():
             raise InputError(f"{self.root}: no such dataset directory")
         self._originals: dict[str, pd.Series | None] = {}
-        m = self.root / MANIFEST
-        self.manifest = json.loads(m.read_text()) if m.exists() else {}
+        self.manifest = integrity.read_manifest(self.root, MANIFEST)
+        integrity.verify(self.root, self.manifest)
         self.countries = _read_small(self.root, "countries")
         self.banks = _read_small(self.root, "banks")
         self.parties = _read_small(self.root, "parties")
@@ -64,7 +73,7 @@ class DatasetReader:
         self._cases = self.labelled["case_id"].fillna(-1).to_numpy(np.int64)
         self._typologies = pa.array(self.labelled["typology"].to_numpy(object), pa.string())
         self.account_index = pd.Index(self.accounts["account_id"].to_numpy(np.int64))
-        self.n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.txn_files)
+        self.n_rows = sum(_parquet(pq.ParquetFile, p).metadata.num_rows for p in self.txn_files)
 
     def _labelled(self) -> pd.DataFrame:
         """Rows of labels/transactions that say something (suspicious or with a typology)."""
@@ -227,24 +236,14 @@ def export_dataset(name: str, dataset: Path | str, out: Path | str, *, layout: s
     if layout not in fmt.layouts:
         raise InputError(f"unknown layout {layout!r} for {name}; known: {', '.join(fmt.layouts)}")
     began = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
+    out = check_output(out, force=force, inputs=[dataset])
     ds = DatasetReader(dataset)
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    except OSError as e:
-        raise InputError(f"{out}: cannot be written ({e.strerror})") from None
-    try:
+    with WorkDir(out) as work:
+        tmp = work.path / "out"
+        tmp.mkdir()
         files = fmt.export(ds, tmp, layout, progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+        mark(tmp, "export")
+        publish(tmp, out, work.path / "replaced")
     summary = {"out": str(out), "format": name, "layout": layout, "files": files,
                "rows": ds.n_rows, "seconds": time.perf_counter() - began}
     if fmt.steps:

@@ -7,7 +7,6 @@ its rows are parked in scratch files; once every row has been seen, cases are de
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import tarfile
@@ -30,6 +29,7 @@ from finlab.interop.csv_reader import CsvFile, prefetched, read_head
 from finlab.interop.formats import UNIT_SECONDS, Format, Progress, get_format, quiet
 from finlab.interop.staging import STAGE, Stage
 from finlab.io import DatasetWriter, to_arrow
+from finlab.outputs import MARKER, check_output
 from finlab.schema import (
     ACCOUNT_LABELS,
     ACCOUNTS,
@@ -41,6 +41,8 @@ from finlab.schema import (
     TRANSACTIONS,
     storage_schema,
 )
+from finlab.scratch import PREFIX as SCRATCH_PREFIX
+from finlab.scratch import WorkDir
 
 DEFAULT_START = dt.datetime(2017, 1, 1, tzinfo=dt.UTC)  # AMLSim's default base date
 
@@ -56,16 +58,22 @@ class ImportOptions:
     progress: Progress = quiet
 
 
-def input_files(paths: Sequence[Path | str], stack: contextlib.ExitStack) -> list[tuple[Path, bool]]:
+def _listed(directory: Path) -> list[Path]:
+    """A directory's files, without finlab's own markers and temporary folders."""
+    return [f for f in sorted(directory.rglob("*")) if f.is_file() and f.name != MARKER
+            and not any(part.startswith(SCRATCH_PREFIX) for part in f.relative_to(directory).parts)]
+
+
+def input_files(paths: Sequence[Path | str], scratch: Path) -> list[tuple[Path, bool]]:
     """Files named on the command line, each with whether it was named itself: directories give
-    their files, archives (.tgz, .tar.gz, .tar) are unpacked into a scratch directory that lives
-    as long as `stack`."""
+    their files, archives (.tgz, .tar.gz, .tar) are unpacked into folders inside `scratch`."""
     files: list[tuple[Path, bool]] = []
-    for p in map(Path, paths):
+    for n, p in enumerate(map(Path, paths)):
         if p.is_dir():
-            files.extend((f, False) for f in sorted(p.rglob("*")) if f.is_file())
+            files.extend((f, False) for f in _listed(p))
         elif p.name.endswith((".tgz", ".tar.gz", ".tar")):
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="finlab-import-")))
+            tmp = scratch / f"archive-{n}"
+            tmp.mkdir()
             try:
                 with tarfile.open(p) as tar:
                     tar.extractall(tmp, filter="data")
@@ -73,7 +81,7 @@ def input_files(paths: Sequence[Path | str], stack: contextlib.ExitStack) -> lis
                 raise InputError(f"{p}: no such file") from None
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise InputError(f"{p}: cannot be unpacked ({e})") from None
-            files.extend((f, False) for f in sorted(tmp.rglob("*")) if f.is_file())
+            files.extend((f, False) for f in _listed(tmp))
         elif not p.exists():
             raise InputError(f"{p}: no such file")
         else:
@@ -444,26 +452,19 @@ def import_dataset(name: str, paths: Sequence[Path | str], out: Path | str, *,
     if options.start is not None and not fmt.steps:
         raise InputError(f"--start applies to formats counted in steps; {name} has times")
     began = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
-    with contextlib.ExitStack() as stack:
-        job = ImportJob(fmt, input_files(paths, stack), options)
+    out = check_output(out, force=force, inputs=paths)
+    with WorkDir(out) as work:
+        job = ImportJob(fmt, input_files(paths, work.path), options)
         if not job.files:
             raise InputError(f"no files to import in {', '.join(map(str, paths))}")
-        parent = out.parent if str(out.parent) else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            job.scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(
-                prefix=f".{out.name}.import.", dir=parent)))
-        except OSError as e:
-            raise InputError(f"{out}: cannot be written ({e.strerror})") from None
+        job.scratch = work.path / "scratch"
+        job.scratch.mkdir()
         fmt.open(job)
         stage, book, susp = _read_source(job)
         susp, cases = _finish_cases(job, susp)
         tables = _static_tables(job, book.compact(), min(r[0] for r in stage.ranges))
         manifest = _manifest(job, stage, susp, tables["accounts"])
-        with DatasetWriter(out, force=force, manifest=manifest) as w:
+        with DatasetWriter(out, force=force, manifest=manifest, work=work) as w:
             for tname, schema in (("countries", COUNTRIES), ("banks", BANKS),
                                   ("parties", PARTIES), ("accounts", ACCOUNTS)):
                 w.write(tname, to_arrow(tables[tname], storage_schema(schema)))
