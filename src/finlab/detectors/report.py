@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from finlab.features import DEFAULT_WINDOWS, as_of_time
 from finlab.io import atomic_file
+from finlab.reporting import account_truth, top_alerts
 from finlab.schema import Dataset, Labels
 
 SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.float64())])
@@ -45,16 +46,11 @@ def write_scores(scores: pd.Series, level: str, path: Path, explained: pd.DataFr
 
 def detection_summary(scores: pd.Series, explained: pd.DataFrame, labels: Labels | None,
                       top: int, reasons: int = 3) -> pd.DataFrame:
-    """The top ids with their score, their leading reasons and (if known) their true role."""
-    best = scores.nlargest(top)
-    why = (explained.groupby("id", sort=False)["reason"]
-           .apply(lambda r: "; ".join(map(str, r.head(reasons)))))
-    frame = pd.DataFrame({"id": best.index, "score": best.round(4).to_numpy(),
-                          "reasons": why.reindex(best.index).fillna("").to_numpy()})
-    if labels is not None:
-        la = labels.accounts.drop_duplicates("account_id").set_index("account_id")
-        role = (la["typology"].astype(str) + ":" + la["role"].astype(str))
-        frame["truth"] = role.reindex(best.index).fillna("ordinary").to_numpy()
+    """The top ids with their score (4 digits), their leading reasons and (if known) their true
+    role, for the table `finlab detect` prints."""
+    truth = account_truth(labels) if labels is not None else None
+    frame = top_alerts(scores, explained, truth, top, reasons)
+    frame["score"] = frame["score"].round(4)
     return frame
 
 

@@ -23,6 +23,7 @@ from finlab.config import format_errors, line_index, read_yaml
 from finlab.errors import InputError
 from finlab.outputs import KEY, NAME, check_output, directory_kind, inside, publish, safe_name
 from finlab.registry import StrictModel
+from finlab.reporting import account_truth, top_alerts
 from finlab.schema import Dataset
 from finlab.scratch import WorkDir
 
@@ -394,21 +395,12 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     from finlab.evaluate.splits import period_targets
 
     targets = period_targets(ds, split.validation_end, split.end)
-    truth = _truth(ds_labels)
+    truth = account_truth(ds_labels)
     for key, r in first.items():
         s = r.test_scores.reindex(targets.y.index).fillna(r.test_scores.min())
         curves[key] = {"y": targets.y.to_numpy(), "score": s.to_numpy()}
-        why = r.explanations.groupby("id", sort=False)["reason"].apply(
-            lambda x: "; ".join(map(str, x.head(3))))
-        top = s.nlargest(10)
-        alerts.append(pd.DataFrame({"detector": key, "id": top.index, "score": top.to_numpy(),
-                                    "truth": truth.reindex(top.index).fillna("ordinary").to_numpy(),
-                                    "reasons": why.reindex(top.index).fillna("").to_numpy()}))
+        alerts.append(top_alerts(s, r.explanations, truth, top=10).assign(detector=key))
     write_report(out / "report.html", clean(metrics), curves,
                  pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}")
     return runs, metrics
 
-
-def _truth(labels) -> pd.Series:
-    la = labels.accounts.drop_duplicates("account_id").set_index("account_id")
-    return la["typology"].astype(str) + ":" + la["role"].astype(str)
