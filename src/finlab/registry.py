@@ -75,6 +75,13 @@ def _bound_errors(value, name: str) -> list[str]:
     return []
 
 
+def _has_upper_bound(field) -> bool:
+    """True when the field declares its own upper bound (le/lt), which then replaces MAX_NUMBER:
+    a seed may use the whole range of a 63-bit integer."""
+    return any(getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None
+               for m in field.metadata)
+
+
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, instances are immutable, numbers are
     finite and bounded (MAX_NUMBER) and lists are bounded (MAX_ITEMS), so no value in a file can
@@ -84,7 +91,7 @@ class StrictModel(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self):
-        errors = [e for name in type(self).model_fields
+        errors = [e for name, field in type(self).model_fields.items() if not _has_upper_bound(field)
                   for e in _bound_errors(getattr(self, name), name)]
         if errors:
             raise ValueError("; ".join(errors))
