@@ -275,6 +275,10 @@ from finlab.cooperation.cli import register as _register_cooperation
 
 _register_cooperation(app)
 
+from finlab.explain.command import register as _register_explain
+
+_register_explain(app)
+
 
 def main() -> None:  # pragma: no cover - entry point
     app()
