@@ -77,10 +77,10 @@ def render(view) -> str:
               f"({(view.as_of - view.start).days} days), up to {view.hops} hops")
     counts = view.subgraph.nodes["kind"].value_counts()
     parts = [f"<h1>finlab explain: {esc(view.title)}</h1>",
-             f'<p class="how">Money flow in the window {esc(window)}. {len(view.nodes)} nodes: '
+             (f'<p class="how">Money flow in the window {esc(window)}. {len(view.nodes)} nodes: '
              f"{counts.get('account', 0)} accounts drawn one by one, "
              f"{counts.get('folded', 0)} folded heavy counterparties, "
-             f"{counts.get('more', 0)} folded groups of further accounts.</p>"]
+             f"{counts.get('more', 0)} folded groups of further accounts.</p>")]
     parts += [f'<p class="note">{esc(n)}</p>' for n in view.notes]
     centres = view.centres.drop(columns=[c for c in ("role",) if not view.labelled
                                          and c in view.centres.columns])

@@ -46,7 +46,7 @@ class Source:
         return self.accounts["account_id"].to_numpy(np.int64)
 
     def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(seconds UTC, payer position, payee position) of every payment, in file order."""
+        """(seconds UTC, payer id, payee id) of every payment, in file order."""
         if self._keys is None:
             if self.dataset is not None:
                 tx = self.dataset.transactions
@@ -60,8 +60,7 @@ class Source:
                      // per_second[table.schema.field("ts").type.unit])
                 src = table["src_account"].to_numpy()
                 dst = table["dst_account"].to_numpy()
-            ids = pd.Index(self.account_ids)  # a hash look-up: faster than a search here
-            self._keys = (t, ids.get_indexer(src), ids.get_indexer(dst))
+            self._keys = (t, src, dst)
         return self._keys
 
     def take(self, mask: np.ndarray) -> pd.DataFrame:
@@ -158,18 +157,17 @@ def open_source(data) -> Source:
 def population_mask(source: Source, as_of_s: int, centres: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows the features need (before the cutoff, touching the population or the centres) and
-    the population's positions (None: every account)."""
+    the sampled population's account ids (None: every active account)."""
     t, src, dst = source.keys()
     before = t < as_of_s
     if int(before.sum()) <= POPULATION_ROWS:
         return before, None
     from finlab.rng import generator
 
-    active = np.unique(np.r_[src[before], dst[before]])
     rng = generator(int(source.manifest.get("scenario", {}).get("seed", 0) or 0),
                     "explain-population")
-    sample = np.sort(rng.choice(active, min(POPULATION_SAMPLE, active.size), replace=False))
-    wanted = np.zeros(source.account_ids.size, bool)
-    wanted[sample] = True
-    wanted[centres] = True
-    return before & (wanted[src] | wanted[dst]), sample
+    ids = source.account_ids
+    sample = np.sort(rng.choice(ids, min(POPULATION_SAMPLE, ids.size), replace=False))
+    wanted = np.r_[sample, ids[centres]]
+    touch = pd.Series(src).isin(wanted).to_numpy() | pd.Series(dst).isin(wanted).to_numpy()
+    return before & touch, sample

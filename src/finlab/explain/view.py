@@ -227,6 +227,17 @@ def named_accounts(reasons: pd.DataFrame, source: Source) -> np.ndarray:
     return pos[pos >= 0]
 
 
+def feature_windows(det) -> tuple[int, ...]:
+    """The windows the detector reads its features over, so that the page's features and the
+    detector's are computed once (the default windows for detectors without features)."""
+    from finlab.features import DEFAULT_WINDOWS
+
+    if det is not None and hasattr(det, "rule_sets"):
+        return tuple(sorted({w for rs in det.rule_sets() for w in rs.spec.windows}))
+    windows = getattr(getattr(det, "params", None), "windows", None)
+    return tuple(windows) if windows else DEFAULT_WINDOWS
+
+
 def build_view(source: Source, account=None, *, case=None, hops: int = 2,
                days: int | None = None, as_of=None, detector: str | None = "rules",
                params: dict | None = None, max_nodes: int = MAX_NODES) -> View:
@@ -252,15 +263,19 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
     start = cutoff - pd.Timedelta(days=days)
     as_of_s, start_s = int(cutoff.timestamp()), int(start.timestamp())
 
-    t, src, dst = source.keys()
+    t = source.keys()[0]
     in_window = (t >= start_s) & (t < as_of_s)
     wanted, population = population_mask(source, as_of_s, centres)
     graph_family = det is not None and det.family == "graph"
     tx = source.take(in_window | wanted)
     notes = []
+    pop_tx = tx[wanted[in_window | wanted]]
+    active = pd.Index(pd.unique(np.r_[pop_tx["src_account"].to_numpy(np.int64),
+                                      pop_tx["dst_account"].to_numpy(np.int64)]))
+    population_ids = active if population is None else active.intersection(population)
     if population is not None:
         notes.append(f"Population: the features and scores of a seeded random sample of "
-                     f"{population.size:,} active accounts; the explained accounts' features use "
+                     f"{len(population_ids):,} active accounts; the explained accounts' features use "
                      "their whole history, except the graph features (PageRank, cycles), which "
                      "see only the sample's payments.")
     tx_t = t[in_window | wanted]
@@ -277,19 +292,13 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
     window_tx = tx[window_rows]
     payments = payments_table(source, window_tx, centres, case_row is not None)
 
-    pop_rows = wanted[in_window | wanted]
-    pop_ds = source.dataset_of(tx[pop_rows], cutoff, labels=det is not None and det.supervised)
+    pop_ds = source.dataset_of(pop_tx, cutoff, labels=det is not None and det.supervised)
     features = reasons = score = score_pct = None
     one = int(source.account_ids[centres[0]])
-    population_ids = (pd.Index(source.account_ids[population]) if population is not None
-                      else None)
     if case_row is None:
         from finlab.detectors.base import features_for
 
-        frame = features_for(pop_ds.without_labels())
-        if population_ids is None:
-            active = np.unique(np.r_[src[t < as_of_s], dst[t < as_of_s]])
-            population_ids = pd.Index(source.account_ids[active])
+        frame = features_for(pop_ds.without_labels(), feature_windows(det))
         features = percentiles(frame, population_ids, one)
     highlight = []
     if det is not None:
@@ -301,8 +310,7 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
         reasons = det.explain(visible, explained_ids)
         if case_row is None:
             score = float(scores.get(one, np.nan))
-            base = scores.reindex(population_ids if population_ids is not None
-                                  else scores.index).dropna().to_numpy()
+            base = scores.reindex(population_ids).dropna().to_numpy()
             score_pct = float(100.0 * ((base < score).sum() + 0.5 * (base == score).sum())
                               / max(base.size, 1))
         if det.supervised:
