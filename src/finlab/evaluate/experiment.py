@@ -272,7 +272,7 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
     for seed in exp.seeds:
         ds = load_data(exp, base, out, seed, dataset, progress)
         if notes is None:  # the first seed's data stands for all: the same format every time
-            notes = data_notes(ds)
+            notes, first_ds = data_notes(ds), ds
             if notes["missing"]:
                 progress(f"data notes: {len(notes['features_left_out'])} features left out, "
                          f"lacking {', '.join(m['field'] for m in notes['missing'])}")
@@ -307,8 +307,15 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
         alerts.append(pd.DataFrame({"detector": key, "id": top.index, "score": top.to_numpy(),
                                     "truth": truth.reindex(top.index).fillna("ordinary").to_numpy(),
                                     "reasons": why.reindex(top.index).fillna("").to_numpy()}))
+    from finlab.explain.alerts import alerts_html
+
+    progress("drawing the top alerts")
+    views = alerts_html(first_ds, split.end, metrics,
+                        {k: r.test_scores.reindex(targets.y.index) for k, r in first.items()},
+                        {k: r.explanations for k, r in first.items()})
     report = write_report(out / "report.html", clean(metrics), curves,
-                          pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}")
+                          pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}",
+                          alert_views=views)
     tracking.log_runs(exp, runs, metrics, out, report, tracking_uri, progress)
     return ExperimentResult(exp, metrics, runs, out)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from finlab.errors import InputError
-from finlab.explain.source import Source, population_mask
+from finlab.explain.source import Source, population_mask, seconds
 from finlab.explain.subgraph import MAX_NODES, Flows, Subgraph, select
 
 MAX_HOPS = 3
@@ -227,6 +227,20 @@ def named_accounts(reasons: pd.DataFrame, source: Source) -> np.ndarray:
     return pos[pos >= 0]
 
 
+def picture(source: Source, window_tx: pd.DataFrame, centres: np.ndarray, hops: int,
+            max_nodes: int, roles: pd.Series | None) -> tuple[Subgraph, pd.DataFrame]:
+    """The subgraph around `centres` in the window's payments, and its node table."""
+    ids = pd.Index(source.account_ids)
+    flows = Flows(ids.get_indexer(window_tx["src_account"].to_numpy(np.int64)),
+                  ids.get_indexer(window_tx["dst_account"].to_numpy(np.int64)),
+                  seconds(window_tx["ts"]), window_tx["amount_base"].to_numpy(np.float64),
+                  ids.size)
+    sector, names = source.sectors()
+    sub = select(flows, centres, hops, business=source.business(), sector=sector,
+                 sector_names=names, max_nodes=max_nodes)
+    return sub, node_table(source, sub, roles)
+
+
 def feature_windows(det) -> tuple[int, ...]:
     """The windows the detector reads its features over, so that the page's features and the
     detector's are computed once (the default windows for detectors without features)."""
@@ -280,15 +294,8 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
                      "see only the sample's payments.")
     tx_t = t[in_window | wanted]
     window_rows = (tx_t >= start_s) & (tx_t < as_of_s)
-    ids = pd.Index(source.account_ids)
-    flows = Flows(ids.get_indexer(tx["src_account"].to_numpy()[window_rows]),
-                  ids.get_indexer(tx["dst_account"].to_numpy()[window_rows]),
-                  tx_t[window_rows], tx["amount_base"].to_numpy()[window_rows], ids.size)
-    sector, names = source.sectors()
-    sub = select(flows, centres, hops, business=source.business(), sector=sector,
-                 sector_names=names, max_nodes=max_nodes)
     roles = role_of(source.labels) if source.labels is not None else None
-    nodes = node_table(source, sub, roles)
+    sub, nodes = picture(source, tx[window_rows], centres, hops, max_nodes, roles)
     window_tx = tx[window_rows]
     payments = payments_table(source, window_tx, centres, case_row is not None)
 
