@@ -107,7 +107,10 @@ def draw_svg(sub, nodes: pd.DataFrame, *, roles: bool, highlight=(), edge_labels
     pos = positions(sub, nodes)
     edges = sub.edges
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "finlab", "font.size": 8}):
-        fig, ax = plt.subplots(figsize=picture_size(pos))
+        width, height = picture_size(pos)
+        legend_width = 2.2  # inches on the right for the legend
+        fig = plt.figure(figsize=(width + legend_width, height))
+        ax = fig.add_axes((0.0, 0.0, width / (width + legend_width), 0.96 if title else 1.0))
         try:
             amount = edges["amount"].to_numpy(np.float64)
             widths = 0.6 + 5.0 * np.log1p(amount) / max(np.log1p(amount).max(), 1e-9) \
@@ -175,7 +178,7 @@ def draw_svg(sub, nodes: pd.DataFrame, *, roles: bool, highlight=(), edge_labels
             if title:
                 ax.set_title(title, fontsize=9, loc="left")
             buf = io.StringIO()
-            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+            fig.savefig(buf, format="svg", metadata={"Date": None})  # no "tight": one draw
         finally:
             plt.close(fig)
     return inline(buf.getvalue())
