@@ -190,15 +190,8 @@ def test_output_rules(tmp_path):
 
 @pytest.fixture(scope="module")
 def runner_app():
-    import typer
+    from finlab.cli import app
 
-    from finlab.cli import app as finlab_app
-    from finlab.interop.cli import register
-
-    app = typer.Typer()
-    for cmd in finlab_app.registered_commands:  # a copy: the shared app stays as it is
-        app.registered_commands.append(cmd)
-    register(app)
     return app
 
 

@@ -1,0 +1,34 @@
+"""`finlab cooperate`: run a cooperation experiment and print the table of levels."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finlab.cli.console import frame_table, out, say, user_errors
+
+
+@user_errors
+def cooperate(
+    experiment: Annotated[Path, typer.Argument(help="A cooperation experiment YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the results.")],
+    dataset: Annotated[Path | None, typer.Option(
+        help="Use this labelled dataset directory instead of the experiment's data.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+) -> None:
+    """Simulate banks and FIUs at cooperation levels L0-L4 (siloed bank, feedback, national
+    FIU, cross-border FIUs, pooled) and the experiment's sweeps; write cooperation.json,
+    report.html and mlflow runs."""
+    from finlab.cooperation.experiment import levels_table, load_cooperation, run_cooperation
+
+    exp, base = load_cooperation(experiment)
+    start = time.perf_counter()
+    result = run_cooperation(exp, base, out_dir, dataset=dataset, tracking_uri=tracking_uri,
+                             progress=say)
+    out.print(frame_table(levels_table(result), f"{exp.name}: cooperation levels"))
+    out.print(f"wrote {out_dir}/cooperation.json and {out_dir}/report.html in "
+              f"{time.perf_counter() - start:.0f} s")

@@ -1,0 +1,128 @@
+"""`finlab validate`, `finlab generate` and `finlab audit`: scenario files in, datasets out,
+and the checks on a generated dataset's labels."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finlab.cli.console import err, frame_table, out, print_json, progress_bar, user_errors
+from finlab.errors import FinlabError
+
+
+@user_errors
+def validate(
+    file: Annotated[Path, typer.Argument(help="A scenario, experiment or rule YAML file.")],
+) -> None:
+    """Check a scenario, experiment or rule file and print every error with its place in it."""
+    from finlab.config import read_yaml, scenario_errors
+
+    data, text = read_yaml(file)
+    if isinstance(data, dict) and "detectors" in data and ("levels" in data or "sweeps" in data
+                                                           or "settings" in data):
+        from finlab.cooperation.experiment import load_cooperation
+
+        load_cooperation(file)
+        out.print(f"{file}: valid cooperation experiment")
+        return
+    if isinstance(data, dict) and "detectors" in data:
+        from finlab.evaluate.experiment import load_experiment
+
+        load_experiment(file)
+        out.print(f"{file}: valid experiment")
+        return
+    if isinstance(data, dict) and "scores" in data:
+        from finlab.rules import load_rules
+
+        load_rules(file)
+        out.print(f"{file}: valid rule file")
+        return
+    _, errors = scenario_errors(data, text, str(file))
+    if errors:
+        raise FinlabError("\n".join(errors))
+    out.print(f"{file}: valid")
+
+
+@user_errors
+def generate(
+    scenario: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the dataset to.")],
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")] = False,
+) -> None:
+    """Generate a synthetic payment world with its labels into a dataset directory."""
+    from finlab.config import load_scenario
+    from finlab.generate import generate as run
+
+    sc = load_scenario(scenario, seed=seed)
+    if out_dir.exists() and not force:
+        raise FinlabError(f"{out_dir}: already exists; pass --force to replace it")
+    start = time.perf_counter()
+    bar, report = progress_bar()
+    with bar:
+        path = run(sc, out_dir, force=force, progress=report)
+    manifest = json.loads((path / "manifest.json").read_text())
+    n = manifest["row_counts"].get("transactions", 0)
+    secs = time.perf_counter() - start
+    out.print(
+        f"wrote {path}: {n:,} transactions, {manifest['row_counts']['accounts']:,} accounts "
+        f"in {secs:.1f} s ({n / max(secs, 1e-9):,.0f} transactions/s)"
+    )
+
+
+@user_errors
+def audit(
+    dataset: Annotated[Path, typer.Argument(help="A dataset directory with labels.")],
+    plot: Annotated[Path | None, typer.Option(help="Where to write the distributions PNG.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check label integrity, label shares, look-alike overlap and label leakage; exit 1 on failure."""
+    import finlab
+    from finlab.audit import audit as run_audit
+
+    ds = finlab.load(dataset)
+    plot = plot if plot is not None else dataset / "audit.png"
+    result = run_audit(ds, plot=plot)
+    if as_json:
+        print_json({
+            "passed": result.passed,
+            "problems": result.problems,
+            "shares": result.shares,
+            "leakage_auc": result.leakage_auc,
+            "per_typology": result.per_typology.reset_index(names="typology").to_dict("records")
+            if result.per_typology is not None else None,
+            "look_alike_overlap": result.look_alike_overlap.to_dict("records")
+            if result.look_alike_overlap is not None else None,
+        })
+    else:
+        print_audit(result)
+    if not result.passed:
+        for problem in result.problems:
+            err.print(f"audit failed: {problem}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    out.print("audit passed")
+
+
+def print_audit(result) -> None:
+    """The audit's tables and figures for people."""
+    from finlab.audit import LEAK_AUC_LIMIT
+
+    if result.per_typology is not None:
+        out.print(frame_table(result.per_typology.reset_index(names="typology / look-alike"),
+                              "Labels per typology"))
+        out.print(frame_table(result.per_role.reset_index(names="role"), "Accounts per role"))
+        s = result.shares
+        out.print(f"suspicious share: {s['suspicious_transactions']:.3%} of transactions, "
+                  f"{s['suspicious_accounts']:.3%} of accounts")
+    if result.look_alike_overlap is not None:
+        out.print(frame_table(result.look_alike_overlap,
+                              "OCSE senders vs family-remittance senders (auc 0.5 = alike)"))
+    aucs = ", ".join(f"{k} {v:.3f}" for k, v in result.leakage_auc.items())
+    out.print(f"leakage probe ROC AUC: {aucs} (limit {LEAK_AUC_LIMIT}; 0.5 = no leak)")
+    if result.plot:
+        out.print(f"distributions: {result.plot}")
+    out.print()

@@ -1,0 +1,90 @@
+"""`finlab detect` and `finlab rules check`: one detector or one rule file on one dataset."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finlab.cli.console import err, frame_table, out, user_errors
+
+
+@user_errors
+def rules_check(
+    rules_file: Annotated[str, typer.Argument(
+        help="A rule file, or a shipped one by name (ocse, classic).")],
+    dataset: Annotated[Path, typer.Argument(help="A dataset directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per rule: accounts hit and, where labels exist, precision and recall."""
+    import finlab
+    from finlab.features import build_ledger, ledger_features
+    from finlab.rules import check_rules, load_rules
+
+    rs = load_rules(rules_file)
+    ds = finlab.load(dataset)
+    lg = build_ledger(ds)
+    table = check_rules(rs, ledger_features(lg, rs.spec.windows), lg, ds.labels)
+    if as_json:
+        sys.stdout.write(table.to_json(orient="records", indent=2) + "\n")
+        return
+    out.print(frame_table(table.fillna("-"), f"{rs.spec.name}: {rs.source}"))
+    if ds.labels is None:
+        out.print("(no labels: precision and recall need a labelled dataset)")
+
+
+@user_errors
+def detect(
+    dataset: Annotated[Path, typer.Argument(help="The dataset directory to score.")],
+    detector: Annotated[str, typer.Option("--detector", help="A detector name "
+                                          "(finlab list detectors).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Scores Parquet file to write.")],
+    train: Annotated[Path | None, typer.Option(
+        help="A labelled dataset to fit on (default: DATASET itself).")] = None,
+    params: Annotated[Path | None, typer.Option(help="A YAML file of parameters.")] = None,
+    top: Annotated[int, typer.Option(help="How many top scores to explain.")] = 10,
+) -> None:
+    """Fit a detector and write its scores (id, level, score) plus explanations of the top
+    scores (beside the scores, as NAME.explanations.parquet)."""
+    import finlab
+    from finlab.detectors import make_detector
+    from finlab.detectors.report import detection_summary, write_scores
+
+    det = make_detector(detector, read_params(params))
+    start = time.perf_counter()
+    data = finlab.load(dataset)
+    fit_on = finlab.load(train) if train is not None else data
+    if det.supervised and train is None:
+        err.print(f"note: {detector} is fitted on {dataset} itself: its scores are "
+                  "in-sample; pass --train for honest figures", highlight=False)
+    det.fit(fit_on, fit_on.labels)
+    visible = data.without_labels()
+    scores = det.score(visible)
+    top_ids = scores.nlargest(top).index
+    explained = det.explain(visible, top_ids)
+    write_scores(scores, det.level, out_path, explained)
+    secs = time.perf_counter() - start
+    out.print(f"wrote {out_path}: {len(scores):,} {det.level} scores in {secs:.1f} s")
+    summary = detection_summary(scores, explained, data.labels, top)
+    out.print(frame_table(summary, f"top {top} by {detector}"))
+    if data.labels is not None:
+        from finlab.detectors.report import average_precision_by_scope
+
+        for scope, (ap, base) in average_precision_by_scope(scores, data).items():
+            out.print(f"average precision ({scope}): {ap:.3f} (random: {base:.4f})")
+
+
+def read_params(params: Path | None) -> dict:
+    """A detector's settings from `--params FILE` (empty without it)."""
+    if params is None:
+        return {}
+    from finlab.config import read_yaml
+    from finlab.errors import InputError
+
+    settings, _ = read_yaml(params)
+    if settings is not None and not isinstance(settings, dict):
+        raise InputError(f"{params}: parameters must be a mapping")
+    return settings or {}
