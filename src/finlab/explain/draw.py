@@ -22,6 +22,7 @@ ROLE_COLOURS = {
 LOOK_ALIKE = "#3182bd"
 PLAIN = "#9ecae1"  # accounts when there are no labels
 GROUP = "#f0f0f0"
+TALL = 14
 SHAPES = {"centre": "o", "account": "o", "folded": "s", "more": "D"}
 
 
@@ -60,30 +61,36 @@ def layers(sub, nodes: pd.DataFrame) -> np.ndarray:
 
 
 def positions(sub, nodes: pd.DataFrame) -> dict[int, tuple[float, float]]:
-    """Node positions: columns from `layers`, nodes spread evenly within a column, ordered by
-    the amount they exchange so the heaviest flows sit near the middle line."""
-    import networkx as nx
-
+    """Node positions: columns from `layers`; within a column nodes are spread evenly, the ones
+    exchanging most money nearest the middle line; a column of more than TALL nodes is staggered
+    over two sub-columns so the picture stays about half as tall."""
     column = layers(sub, nodes)
     money = (sub.edges.groupby("src")["amount"].sum().add(
         sub.edges.groupby("dst")["amount"].sum(), fill_value=0)).reindex(nodes.index).fillna(0)
-    order = np.lexsort((nodes.index.to_numpy(), -money.to_numpy(), column))
-    graph = nx.Graph()
-    for i in order:
-        graph.add_node(int(nodes.index[i]), layer=float(column[i]))
-    pos = nx.multipartite_layout(graph, subset_key="layer", align="vertical")
-    ys = np.array([p[1] for p in pos.values()])
-    tallest = np.bincount(np.unique(column, return_inverse=True)[1]).max()
-    unit = (tallest - 1) / (ys.max() - ys.min()) if tallest > 1 and np.ptp(ys) > 0 else 1.0
-    return {n: (float(column[nodes.index.get_loc(n)]), float(p[1]) * unit)
-            for n, p in pos.items()}
+    pos = {}
+    for x in np.unique(column):
+        members = np.flatnonzero(column == x)
+        ranked = members[np.lexsort((nodes.index.to_numpy()[members],
+                                     -money.to_numpy()[members]))]
+        # heaviest in the middle: 0, +1, -1, +2, -2, ...
+        k = ranked.size
+        slot = np.empty(k, np.int64)
+        slot[0::2] = np.arange((k + 1) // 2)
+        slot[1::2] = -np.arange(1, k // 2 + 1)
+        if k > TALL:
+            for i, s in zip(ranked, slot, strict=True):
+                pos[int(nodes.index[i])] = (float(x) + (0.22 if s % 2 else -0.22), s * 0.55)
+        else:
+            for i, s in zip(ranked, slot, strict=True):
+                pos[int(nodes.index[i])] = (float(x), float(s))
+    return pos
 
 
 def picture_size(pos: dict) -> tuple[float, float]:
     xs = [p[0] for p in pos.values()]
-    per_column = pd.Series(xs).value_counts().max() if xs else 1
+    ys = [p[1] for p in pos.values()]
     width = 3.2 + 2.3 * (max(xs) - min(xs) if xs else 0)
-    return min(max(width, 6.0), 16.0), min(max(2.5 + 0.55 * per_column, 4.0), 22.0)
+    return min(max(width, 6.0), 16.0), min(max(2.0 + 0.6 * np.ptp(ys), 4.0), 22.0)
 
 
 def edge_label(count: int, first: int, last: int) -> str:
@@ -150,9 +157,15 @@ def draw_svg(sub, nodes: pd.DataFrame, *, roles: bool, highlight=(), edge_labels
                 if int(node) in set(highlight):
                     ax.scatter([x], [y], s=size * 2.2, marker="o", facecolors="none",
                                edgecolors="#c00", linewidths=1.2, linestyle="--", zorder=2)
-                ax.text(x, y - 0.32, str(row["label"]), ha="center", va="top", fontsize=6.5,
-                        fontweight="bold" if kind == "centre" else "normal", zorder=4,
-                        linespacing=1.1)
+                side = x - round(x) if abs(x - round(x)) > 1e-9 else np.sign(round(x))
+                if kind == "centre" or side == 0:
+                    offset, ha, va = (0, -10), "center", "top"
+                else:
+                    offset, ha, va = ((-8, 0), "right", "center") if side < 0 else \
+                        ((8, 0), "left", "center")
+                ax.annotate(str(row["label"]), (x, y), xytext=offset, textcoords="offset points",
+                            ha=ha, va=va, fontsize=6.5, zorder=4, linespacing=1.1,
+                            fontweight="bold" if kind == "centre" else "normal")
             handles = [Line2D([], [], marker="o", ls="", mfc=PLAIN if not roles else "white",
                               mec="black", mew=2.5, ms=9, label="explained account"),
                        Line2D([], [], marker="s", ls="", mfc=GROUP, mec="#666", ms=7,

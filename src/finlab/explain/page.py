@@ -87,9 +87,12 @@ def render(view) -> str:
     parts.append("<h2>Explained account" + ("s" if len(centres) > 1 else "") + "</h2>")
     parts.append(table(centres.rename(columns={"account_id": "account"})))
     parts.append("<h2>Money flow</h2>")
-    parts.append('<p class="how">Payers of the explained account on the left, payees on the '
-                 "right, one column per hop; arrow width grows with the amount (base currency); "
-                 "labels give the number of payments and their date range.</p>")
+    where = ("The case's accounts (ringed) in the middle, ordered left to right by how money "
+             "flows between them; their payers further left, their payees further right"
+             if len(centres) > 1 else "Payers of the explained account on the left, payees on "
+             "the right")
+    parts.append(f'<p class="how">{where}, one column per hop; arrow width grows with the amount '
+                 "(base currency); labels give the number of payments and their date range.</p>")
     parts.append(f"<figure>{svg}</figure>")
     parts.append("<h2>Reasons</h2>")
     parts.append(reasons_html(view.reasons, view.detector, view.score, view.score_percentile))
