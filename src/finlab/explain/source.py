@@ -145,9 +145,12 @@ def open_source(data) -> Source:
     labels = None
     if (root / "labels" / "accounts.parquet").is_file():
         found = {n: _read(p, LABELS[n]) if (p := _locate(root / "labels", n)) is not None
-                 else LABELS[n].empty_table().to_pandas() for n in ("accounts", "cases")}
+                 else None for n in ("accounts", "cases", "observed")}
         labels = Labels(transactions=LABELS["transactions"].empty_table().to_pandas(),
-                        accounts=found["accounts"], cases=found["cases"])
+                        accounts=found["accounts"],
+                        cases=found["cases"] if found["cases"] is not None
+                        else LABELS["cases"].empty_table().to_pandas(),
+                        observed=found["observed"])
     manifest_path = root / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     tables["accounts"] = tables["accounts"].sort_values("account_id").reset_index(drop=True)

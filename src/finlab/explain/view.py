@@ -299,7 +299,8 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
     window_tx = tx[window_rows]
     payments = payments_table(source, window_tx, centres, case_row is not None)
 
-    pop_ds = source.dataset_of(pop_tx, cutoff, labels=det is not None and det.supervised)
+    # fitting may learn from labels (a watchlist, a model); scoring and features never see them
+    pop_ds = source.dataset_of(pop_tx, cutoff, labels=det is not None)
     features = reasons = score = score_pct = None
     one = int(source.account_ids[centres[0]])
     if case_row is None:
