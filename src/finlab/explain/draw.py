@@ -141,22 +141,25 @@ def draw_svg(sub, nodes: pd.DataFrame, *, roles: bool, highlight=(), edge_labels
                             ha="center", va="center", color="#333", zorder=5,
                             bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
                                   "alpha": 0.8})
+            kinds = nodes["kind"].to_numpy()
+            colours = np.where(np.isin(kinds, ["folded", "more"]), GROUP,
+                               [role_colour(str(r)) for r in nodes["role"]] if roles else PLAIN)
+            xy = np.array([pos[int(n)] for n in nodes.index]).reshape(-1, 2)
+            for kind in ("centre", "account", "folded", "more"):  # one scatter per marker
+                mine = kinds == kind
+                if mine.any():
+                    centre = kind == "centre"
+                    ax.scatter(xy[mine, 0], xy[mine, 1], s=380 if centre else 170,
+                               marker=SHAPES[kind], c=list(colours[mine]), zorder=3,
+                               edgecolors="black" if centre else "#666",
+                               linewidths=3.0 if centre else 0.8)
+            ringed = nodes.index.isin(list(highlight))
+            if ringed.any():
+                ax.scatter(xy[ringed, 0], xy[ringed, 1], s=400, marker="o", facecolors="none",
+                           edgecolors="#c00", linewidths=1.2, linestyle="--", zorder=2)
             for node, row in nodes.iterrows():
                 x, y = pos[int(node)]
                 kind = row["kind"]
-                if kind in ("folded", "more"):
-                    colour = GROUP
-                elif roles:
-                    colour = role_colour(str(row["role"]))
-                else:
-                    colour = PLAIN
-                size = 380 if kind == "centre" else 170
-                ax.scatter([x], [y], s=size, marker=SHAPES[kind], c=colour, zorder=3,
-                           edgecolors="black" if kind == "centre" else "#666",
-                           linewidths=3.0 if kind == "centre" else 0.8)
-                if int(node) in set(highlight):
-                    ax.scatter([x], [y], s=size * 2.2, marker="o", facecolors="none",
-                               edgecolors="#c00", linewidths=1.2, linestyle="--", zorder=2)
                 side = x - round(x) if abs(x - round(x)) > 1e-9 else np.sign(round(x))
                 if kind == "centre" or side == 0:
                     offset, ha, va = (0, -10), "center", "top"
