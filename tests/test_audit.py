@@ -19,12 +19,15 @@ def classroom(classroom_scenario, tmp_path_factory):
     return generate(classroom_scenario, tmp_path_factory.mktemp("audit") / "classroom")
 
 
-def test_audit_passes_on_classroom(classroom):
-    result = CliRunner().invoke(app, ["audit", str(classroom)])
+def test_audit_passes_on_classroom(classroom, tmp_path):
+    plot = tmp_path / "audit"  # no extension: .png is added and reported
+    result = CliRunner().invoke(app, ["audit", str(classroom), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     assert "audit passed" in result.output
     assert "ocse_payments" in result.output
-    assert (classroom / "audit.png").stat().st_size > 10_000
+    assert (tmp_path / "audit.png").stat().st_size > 10_000
+    assert f"distributions: {tmp_path / 'audit.png'}" in result.output.replace("\n", "")
+    assert not (classroom / "audit.png").exists()  # the dataset is only read
 
 
 def _with_suspicious_ids_moved(ds):

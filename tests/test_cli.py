@@ -45,7 +45,9 @@ def error_lines(stderr: str) -> list[str]:
 
 def leftovers(parent: Path, name: str) -> list[Path]:
     """Temporary directories the writer may have left next to the output."""
-    return sorted(parent.glob(f".{name}.*")) if parent.is_dir() else []
+    if not parent.is_dir():
+        return []
+    return sorted([*parent.glob(f".{name}.*"), *parent.glob(f".finlab-tmp-{name}-*")])
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +177,7 @@ def test_generate_out_under_a_regular_file(small_yaml, tmp_path):
     assert len(lines) == 1, proc.stderr
     assert str(blocker / "out") in lines[0] and "cannot be written" in lines[0]
     assert blocker.read_text() == "keep me\n"
-    assert [p for p in tmp_path.rglob(".out.*")] == []
+    assert [p for p in tmp_path.rglob(".out.*")] == [] and leftovers(tmp_path, "out") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
 
 
@@ -206,7 +208,7 @@ def test_generate_refuses_existing_directory_without_force(small_yaml, tmp_path)
 
 def test_generate_force_replaces_a_dataset(small_yaml, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
+    assert invoke("generate", small_yaml, "--out", out).exit_code == 0
     (out / "stale.txt").write_text("old")
     result = invoke("generate", small_yaml, "--out", out, "--force")
     assert result.exit_code == 0, result.stderr

@@ -226,8 +226,28 @@ def plot_distributions(ds: Dataset, path: Path) -> Path:
     axes[2].set_title("amount (base currency)")
     axes[2].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    path = plot_path(path)
+    from finlab.io import atomic_file
+    from finlab.outputs import STAMP
+
+    try:
+        with atomic_file(path) as tmp:
+            # the stamp lets `--force` recognise the file as finlab's next time
+            fig.savefig(tmp, dpi=90, format="png", metadata={"Software": STAMP})
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_path(path: Path | str) -> Path:
+    """Where the distributions PNG goes: `path`, with .png added when it has no extension."""
+    from finlab.errors import InputError
+
+    path = Path(path)
+    if path.suffix == "":
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() != ".png":
+        raise InputError(f"--plot {path}: the plot is a PNG file; use a name ending in .png")
     return path
 
 

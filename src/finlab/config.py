@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from finlab.errors import InputError
 
@@ -47,10 +54,49 @@ MerchantCategory = Literal[
 ]
 
 
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
+#: largest magnitude of any number in a configuration file, and most items in any list or map
+MAX_NUMBER = 1e12
+MAX_ITEMS = 10_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _bound_errors(value, name: str) -> list[str]:
+    """Numbers beyond MAX_NUMBER and lists or maps beyond MAX_ITEMS, one level into containers."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        if not abs(value) <= MAX_NUMBER:  # also catches NaN
+            return [f"{name}: must be finite and at most {MAX_NUMBER:.0e} in size; got {value!r}"]
+        return []
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        if len(value) > MAX_ITEMS:
+            return [f"{name}: at most {MAX_ITEMS:,} items; got {len(value):,}"]
+        items = value.values() if isinstance(value, dict) else value
+        return [e for v in items if not isinstance(v, BaseModel)
+                for e in _bound_errors(v, name)][:1]
+    return []
+
+
+def _has_upper_bound(field) -> bool:
+    """True when the field declares its own upper bound (le/lt), which then replaces MAX_NUMBER:
+    a seed may use the whole range of a 63-bit integer."""
+    return any(getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None
+               for m in field.metadata)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable, numbers are
+    finite and bounded (MAX_NUMBER) and lists are bounded (MAX_ITEMS), so no value in a file can
+    make finlab allocate without limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        errors = [e for name, field in type(self).model_fields.items() if not _has_upper_bound(field)
+                  for e in _bound_errors(getattr(self, name), name)]
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
 
 class Country(StrictModel):
@@ -60,6 +106,17 @@ class Country(StrictModel):
     utc_offset: float = Field(ge=-12, le=14, description="hours from UTC")
     risk: Literal["low", "medium", "high"] = "low"
     locale: str = Field("en_US", description="Faker locale for names")
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, v: str) -> str:
+        from faker.config import AVAILABLE_LOCALES
+
+        if v not in AVAILABLE_LOCALES:
+            near = [loc for loc in AVAILABLE_LOCALES if loc.split("_")[0] == v.split("_")[0]]
+            hint = f"; e.g. {', '.join(sorted(near)[:6])}" if near else "; e.g. en_US, de_DE"
+            raise ValueError(f"unknown Faker locale {v!r}{hint}")
+        return v
     weight: float = Field(1.0, ge=0, description="share of the population living here")
     price_level: float = Field(1.0, gt=0, le=10, description="local prices relative to the base")
 
@@ -107,7 +164,8 @@ class TypologySpec(StrictModel):
     """One entry of `typologies:`; the typology registry validates `params`."""
 
     name: str
-    count: int = Field(1, ge=0)
+    count: int = Field(1, ge=0, le=100_000, description="cases (memory is estimated before "
+                       "any work)")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -130,7 +188,7 @@ class Scenario(StrictModel):
     countries: list[Country] = Field(min_length=1)
     banks: list[BankGroup] = Field(min_length=1)
     population: Population
-    fx_rates: dict[CurrencyCode, Annotated[float, Field(gt=0)]] = Field(
+    fx_rates: dict[CurrencyCode, Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="value of one unit in the base currency"
     )
     behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
@@ -188,9 +246,9 @@ class Configurable:
 def line_index(text: str) -> dict[tuple, int]:
     """Map each key path in a YAML document to its 1-based line, for error messages."""
     lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
+    try:  # the refusing loader: no alias is walked (their expansion is exponential)
+        root = yaml.compose(text, Loader=_TextDatesLoader)
+    except (yaml.YAMLError, RecursionError):
         return lines
 
     def walk(node, path):
@@ -268,8 +326,53 @@ def format_errors(exc: ValidationError, lines: dict[tuple, int], source: str,
     return out
 
 
+#: deepest nesting of mappings and lists a YAML file may have
+MAX_YAML_DEPTH = 50
+#: largest YAML file finlab reads (scenarios, experiments and rule files are a few kB)
+MAX_YAML_BYTES = 4 << 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct finlab refuses (anchors, aliases, duplicate keys, deep nesting)."""
+
+
 class _TextDatesLoader(yaml.SafeLoader):
-    """Safe YAML loading that keeps dates as text, so pydantic reports a bad date with its path."""
+    """Safe YAML loading that keeps dates as text (so pydantic reports a bad date with its path)
+    and refuses what a configuration file never needs: anchors and aliases (whose expansion can
+    exhaust memory), duplicate keys (the second silently wins otherwise) and nesting deeper than
+    MAX_YAML_DEPTH."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(problem="anchors and aliases (& and *) are not allowed; write the "
+                           "values out", problem_mark=event.start_mark)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _Refused(problem=f"nested deeper than {MAX_YAML_DEPTH} levels",
+                           problem_mark=event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                new = key not in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if not new:
+                raise _Refused(problem=f"duplicate key {key!r}; each key may appear once",
+                               problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _TextDatesLoader.yaml_implicit_resolvers = {
@@ -278,22 +381,33 @@ _TextDatesLoader.yaml_implicit_resolvers = {
 }
 
 
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as Python data; anything refused or malformed is one line, file:line: why."""
+    try:
+        return yaml.load(text, Loader=_TextDatesLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        kind = "refused YAML" if isinstance(e, _Refused) else "malformed YAML"
+        raise InputError(f"{where}: {kind}: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{source}: refused YAML: nested too deeply") from None
+
+
 def read_yaml(path: Path | str) -> tuple[Any, str]:
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(f"{p}: larger than {MAX_YAML_BYTES >> 20} MiB; not a finlab YAML file")
         text = p.read_text()
     except FileNotFoundError:
         raise InputError(f"{p}: no such file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: cannot be read ({e.__class__.__name__})") from None
-    try:
-        data = yaml.load(text, Loader=_TextDatesLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark else str(p)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"{where}: malformed YAML: {problem}") from None
-    return data, text
+    except OSError as e:
+        raise InputError(f"{p}: cannot be read ({e.strerror})") from None
+    return parse_yaml(text, str(p)), text
 
 
 def scenario_errors(data: Any, text: str, source: str) -> tuple[Scenario | None, list[str]]:

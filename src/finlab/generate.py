@@ -182,7 +182,13 @@ def generate(
     progress: Progress = _quiet,
     threads: int = 2,
 ) -> Path:
-    """Generate the scenario's dataset into directory `out` (atomically)."""
+    """Generate the scenario's dataset into directory `out` (atomically; refused before any
+    work when `out` may not be written or the scenario cannot fit in memory)."""
+    from finlab.memory import check_fits
+    from finlab.outputs import check_output
+
+    check_output(out, force=force)
+    check_fits(scenario, f"scenario {scenario.name!r}")
     progress("planning the world", 0, 1)
     p = plan(scenario)
     progress("planning the world", 1, 1)

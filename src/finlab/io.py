@@ -6,12 +6,9 @@ written, so an interrupted run never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,18 +18,13 @@ import pyarrow.parquet as pq
 
 from finlab import __version__
 from finlab.errors import InputError
+from finlab.integrity import sha256
+from finlab.outputs import KEY, check_output, publish
 from finlab.schema import LABELS, OBSERVABLES, Dataset, Labels, storage_schema
+from finlab.scratch import WorkDir
 
 COMPRESSION = "zstd"
 MANIFEST = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 #: numeric columns whose values repeat (account ids); the rest are near unique or tiny
@@ -69,24 +61,22 @@ class DatasetWriter:
     on any error the temporary directory is removed and `out` is untouched.
     """
 
-    def __init__(self, out: Path | str, *, force: bool = False, manifest: dict | None = None):
+    def __init__(self, out: Path | str, *, force: bool = False, manifest: dict | None = None,
+                 work: WorkDir | None = None):
+        """`out` follows finlab.outputs.check_output: with `force` only a finlab output goes.
+        `work`: an open WorkDir to build in (else the writer opens its own)."""
         self.out = Path(out)
+        self._given_work = work
         self.force = force
         self.manifest = dict(manifest or {})
         self.row_counts: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
 
     def __enter__(self) -> DatasetWriter:
-        if self.out.exists() and not self.force:
-            raise InputError(f"{self.out}: already exists; pass --force to replace it")
-        if self.out.exists() and not self.out.is_dir():
-            raise InputError(f"{self.out}: exists and is not a directory; choose another --out")
-        parent = self.out.parent if str(self.out.parent) else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=parent))
-        except OSError as e:
-            raise InputError(f"{self.out}: cannot be written ({e.strerror})") from None
+        check_output(self.out, force=self.force)
+        self._work = self._given_work or WorkDir(self.out).__enter__()
+        self.tmp = self._work.path / "out"
+        self.tmp.mkdir()
         (self.tmp / "labels").mkdir()
         return self
 
@@ -122,30 +112,27 @@ class DatasetWriter:
                     self.write(f"labels/{name}", to_arrow(df, storage_schema(schema)))
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for w in self._writers.values():
-            w.close()
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
         try:
-            self._publish()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+            for w in self._writers.values():
+                w.close()
+            if exc_type is None:
+                self._publish()
+        finally:
+            if self._given_work is None:
+                self._work.__exit__(exc_type, exc, tb)
 
     def _publish(self) -> None:
         """Write the manifest and move the finished directory into place."""
         files = sorted(p for p in self.tmp.rglob("*.parquet"))
         manifest = {
+            KEY: "dataset",
             "finlab_version": __version__,
             **self.manifest,
             "row_counts": dict(sorted(self.row_counts.items())),
-            "checksums": {str(p.relative_to(self.tmp)): _sha256(p) for p in files},
+            "checksums": {str(p.relative_to(self.tmp)): sha256(p) for p in files},
         }
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        os.replace(self.tmp, self.out)
+        publish(self.tmp, self.out, self._work.path / "replaced")
 
 
 @contextmanager
@@ -157,7 +144,7 @@ def atomic_file(path: Path | str):
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        open(tmp, "xb").close()  # noqa: SIM115 - only reserves the name
+        open(tmp, "xb").close()
     except OSError as e:
         raise InputError(f"{path}: cannot be written ({e.strerror})") from None
     try:
@@ -176,12 +163,19 @@ def save(ds: Dataset, out: Path | str, *, force: bool = False, manifest: dict | 
 
 
 def _read(path: Path, schema: pa.Schema) -> pd.DataFrame:
-    """Read a table (a file, or a directory of parts) with string columns as categoricals."""
+    """Read a table (a file, or a directory of parts) with string columns as categoricals;
+    a truncated, empty or foreign file is one line naming it."""
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
-    if path.is_dir():
-        table = pq.read_table(path, read_dictionary=strings)
-    else:
-        table = pq.read_table(path.with_suffix(".parquet"), read_dictionary=strings)
+    source = path if path.is_dir() else path.with_suffix(".parquet")
+    try:
+        table = pq.read_table(source, read_dictionary=strings)
+    except (pa.ArrowException, OSError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{source}: not a readable Parquet file ({why})") from None
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise InputError(f"{source}: lacks column(s) {', '.join(missing)}; is this a finlab "
+                         "dataset?")
     return table.to_pandas()
 
 
@@ -192,11 +186,18 @@ def _locate(root: Path, rel: str) -> Path | None:
     return None
 
 
-def load(path: Path | str, *, labels: bool = True) -> Dataset:
-    """Load a dataset directory written by finlab (generated or imported)."""
+def load(path: Path | str, *, labels: bool = True, verify: bool = True) -> Dataset:
+    """Load a dataset directory written by finlab (generated or imported). With `verify` (the
+    default) every file is first checked against the manifest's checksums, naming the one that
+    differs; verify=False skips that for speed."""
+    from finlab import integrity
+
     root = Path(path)
     if not root.is_dir():
         raise InputError(f"{root}: no such dataset directory")
+    manifest = integrity.read_manifest(root, MANIFEST)
+    if verify:
+        integrity.verify(root, manifest)
     tables = {}
     for name, schema in OBSERVABLES.items():
         p = _locate(root, name)
@@ -219,6 +220,4 @@ def load(path: Path | str, *, labels: bool = True) -> Dataset:
                 party_attributes=found["party_attributes"],
                 observed=found["observed"],
             )
-    manifest_path = root / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return Dataset(**tables, labels=label_tables, manifest=manifest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -180,6 +181,10 @@ def _check_columns(problems: list[str], where: str, df: pd.DataFrame, schema: pa
             problems.append(f"{where}.{f.name}: expected integers, got {col.dtype}")
         if pa.types.is_floating(f.type) and not pd.api.types.is_numeric_dtype(col):
             problems.append(f"{where}.{f.name}: expected numbers, got {col.dtype}")
+        elif pa.types.is_floating(f.type):
+            infinite = int(np.isinf(col.to_numpy(np.float64, na_value=np.nan)).sum())
+            if infinite:
+                problems.append(f"{where}.{f.name}: {infinite} infinite values")
 
 
 def _check_unique(problems: list[str], where: str, col: pd.Series) -> None:

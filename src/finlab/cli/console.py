@@ -6,16 +6,14 @@ Nothing here imports a command module, so command modules can import it freely.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 import time
 
-import typer
 from rich.console import Console
 
-from finlab.errors import FinlabError
+from finlab.boundary import guarded
 
 
 def _width() -> int | None:
@@ -33,19 +31,9 @@ def say(msg: str) -> None:
     err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", highlight=False)
 
 
-def user_errors(fn):
-    """Turn FinlabError into its message on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FinlabError as e:
-            for line in str(e).splitlines():
-                err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper
+#: every command runs inside the one error boundary (finlab.boundary): expected failures are
+#: one line and exit 2 (3 for an unreachable service), anything else one line with a --debug hint
+user_errors = guarded
 
 
 def progress_bar():

@@ -19,16 +19,22 @@ def cooperate(
         help="Use this labelled dataset directory instead of the experiment's data.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a cooperation run finlab "
+                                        "wrote in OUT (never another directory).")] = False,
 ) -> None:
     """Simulate banks and FIUs at cooperation levels L0-L4 (siloed bank, feedback, national
     FIU, cross-border FIUs, pooled) and the experiment's sweeps; write cooperation.json,
     report.html and mlflow runs."""
     from finlab.cooperation.experiment import levels_table, load_cooperation, run_cooperation
+    from finlab.evaluate.tracking import check_uri
+    from finlab.outputs import check_output
 
+    check_uri(tracking_uri)
+    check_output(out_dir, force=force, inputs=[experiment, dataset])
     exp, base = load_cooperation(experiment)
     start = time.perf_counter()
     result = run_cooperation(exp, base, out_dir, dataset=dataset, tracking_uri=tracking_uri,
-                             progress=say)
+                             force=force, progress=say)
     out.print(frame_table(levels_table(result), f"{exp.name}: cooperation levels"))
     out.print(f"wrote {out_dir}/cooperation.json and {out_dir}/report.html in "
               f"{time.perf_counter() - start:.0f} s")

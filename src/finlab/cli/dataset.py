@@ -41,10 +41,13 @@ def validate(
         load_rules(file)
         out.print(f"{file}: valid rule file")
         return
-    _, errors = scenario_errors(data, text, str(file))
+    scenario, errors = scenario_errors(data, text, str(file))
     if errors:
         raise FinlabError("\n".join(errors))
-    out.print(f"{file}: valid")
+    from finlab.memory import check_fits
+
+    need = check_fits(scenario, str(file))
+    out.print(f"{file}: valid (generating needs about {need / 2**30:.1f} GiB of memory)")
 
 
 @user_errors
@@ -52,15 +55,18 @@ def generate(
     scenario: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the dataset to.")],
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset finlab "
+                                        "wrote (never another directory).")] = False,
 ) -> None:
     """Generate a synthetic payment world with its labels into a dataset directory."""
     from finlab.config import load_scenario
     from finlab.generate import generate as run
+    from finlab.memory import check_fits
+    from finlab.outputs import check_output
 
     sc = load_scenario(scenario, seed=seed)
-    if out_dir.exists() and not force:
-        raise FinlabError(f"{out_dir}: already exists; pass --force to replace it")
+    check_output(out_dir, force=force, inputs=[scenario])
+    check_fits(sc, str(scenario))
     start = time.perf_counter()
     bar, report = progress_bar()
     with bar:
@@ -77,15 +83,22 @@ def generate(
 @user_errors
 def audit(
     dataset: Annotated[Path, typer.Argument(help="A dataset directory with labels.")],
-    plot: Annotated[Path | None, typer.Option(help="Where to write the distributions PNG.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Also write the distributions as a PNG file here (.png is added if missing).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a PNG finlab drew.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    verify: Annotated[bool, typer.Option(help="Check the dataset's checksums first.")] = True,
 ) -> None:
-    """Check label integrity, label shares, look-alike overlap and label leakage; exit 1 on failure."""
+    """Check checksums, label integrity, label shares, look-alike overlap and label leakage; exit 1
+    on failure. The dataset is only read."""
     import finlab
     from finlab.audit import audit as run_audit
+    from finlab.audit import plot_path
+    from finlab.outputs import check_output
 
-    ds = finlab.load(dataset)
-    plot = plot if plot is not None else dataset / "audit.png"
+    if plot is not None:
+        plot = check_output(plot_path(plot), force=force, inputs=[dataset], kind="file")
+    ds = finlab.load(dataset, verify=verify)
     result = run_audit(ds, plot=plot)
     if as_json:
         print_json({
@@ -126,3 +139,17 @@ def print_audit(result) -> None:
     if result.plot:
         out.print(f"distributions: {result.plot}")
     out.print()
+
+
+@user_errors
+def clean(
+    directories: Annotated[list[Path] | None, typer.Argument(
+        help="Directories to sweep (default: the current one).")] = None,
+) -> None:
+    """Remove temporary folders (.finlab-tmp-*) left by finlab commands that were killed."""
+    from finlab.scratch import clean as sweep
+
+    removed = sweep(directories or [Path(".")])
+    for folder, size in removed:
+        out.print(f"removed {folder} ({size / 1e6:.1f} MB)", highlight=False)
+    out.print(f"{len(removed)} stale temporary folder(s) removed", highlight=False)

@@ -45,14 +45,22 @@ def detect(
     train: Annotated[Path | None, typer.Option(
         help="A labelled dataset to fit on (default: DATASET itself).")] = None,
     params: Annotated[Path | None, typer.Option(help="A YAML file of parameters.")] = None,
-    top: Annotated[int, typer.Option(help="How many top scores to explain.")] = 10,
+    top: Annotated[int, typer.Option(help="How many top scores to explain.", min=1,
+                                     max=10_000)] = 10,
+    force: Annotated[bool, typer.Option("--force", help="Replace scores finlab wrote (never "
+                                        "another file).")] = False,
 ) -> None:
     """Fit a detector and write its scores (id, level, score) plus explanations of the top
     scores (beside the scores, as NAME.explanations.parquet)."""
     import finlab
     from finlab.detectors import make_detector
     from finlab.detectors.report import detection_summary, write_scores
+    from finlab.outputs import check_output
 
+    inputs = [dataset, train, params]
+    check_output(out_path, force=force, inputs=inputs, kind="file")
+    check_output(out_path.with_suffix(".explanations.parquet"), force=force, inputs=inputs,
+                 kind="file")
     det = make_detector(detector, read_params(params))
     start = time.perf_counter()
     data = finlab.load(dataset)

@@ -21,8 +21,8 @@ def import_(
         metavar="PATH...",
         help="The dataset's files, or a directory or .tgz archive holding them.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset directory to write.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")]
-    = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a directory finlab wrote "
+                                        "(never another directory).")] = False,
     skip_bad_lines: Annotated[bool, typer.Option(
         "--skip-bad-lines", help="Skip and count malformed lines instead of stopping.")]
     = False,
@@ -52,8 +52,8 @@ def export(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help=FORMAT_HELP)],
     dataset: Annotated[Path, typer.Argument(help="A finlab dataset directory.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the files to.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")]
-    = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a directory finlab wrote "
+                                        "(never another directory).")] = False,
     layout: Annotated[str | None, typer.Option(
         help="Layout of formats that have several (amlsim: new or old).")] = None,
 ) -> None:

@@ -28,10 +28,18 @@ def run(
         help="Use this dataset directory instead of the experiment's data.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a run finlab wrote in OUT "
+                                        "(never another directory).")] = False,
 ) -> None:
     """Fit on the training period, pick thresholds on validation, score the test period;
-    write metrics.json, scores/, report.html and mlflow runs."""
-    run_and_print(experiment, out_dir, dataset, tracking_uri)
+    write metrics.json, scores/, report.html and mlflow runs. OUT appears only when the run
+    is complete."""
+    from finlab.evaluate.tracking import check_uri
+    from finlab.outputs import check_output
+
+    check_uri(tracking_uri)
+    check_output(out_dir, force=force, inputs=[experiment, dataset])
+    run_and_print(experiment, out_dir, dataset, tracking_uri, force)
 
 
 @user_errors
@@ -51,7 +59,7 @@ def compare(
 
 
 def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
-                  tracking_uri: str | None):
+                  tracking_uri: str | None, force: bool = False):
     """Run an experiment with progress lines, then print its account-level table (also when
     mlflow failed after the results were written)."""
     from finlab.evaluate.experiment import load_experiment, run_experiment
@@ -61,7 +69,8 @@ def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
     start = time.perf_counter()
     try:
         result = run_experiment(exp, Path(experiment).absolute().parent, out_dir,
-                                dataset=dataset, tracking_uri=tracking_uri, progress=say)
+                                dataset=dataset, tracking_uri=tracking_uri, force=force,
+                                progress=say)
     except TrackingError:
         out.print(frame_table(comparison([(str(out_dir), read_metrics(out_dir))]),
                               f"{exp.name}: account level, test period"))
@@ -81,9 +90,18 @@ def read_metrics(d: Path) -> dict:
     if not path.exists():
         raise InputError(f"{path}: missing; is {d} a finlab run directory?")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot be read ({type(e).__name__})") from None
+    detectors = data.get("detectors") if isinstance(data, dict) else None
+    if not isinstance(detectors, dict) or not all(
+            isinstance(v, dict | None) and all(isinstance(m, dict | None) for m in (v or {}).values())
+            for v in detectors.values()):
+        raise InputError(f"{path}: not the metrics.json of a finlab run (needs \"detectors\": "
+                         "{name: {level: {metric: value}}})")
+    return data
 
 
 def comparison(results: list[tuple[str, dict]], level: str = "account"):
@@ -110,8 +128,13 @@ def comparison(results: list[tuple[str, dict]], level: str = "account"):
 
 
 def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
+    """A metric for a table: a number, mean ± spread over seeds, or n/a (also for values a
+    hand-edited metrics.json holds that are neither)."""
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if isinstance(value, dict) and number(value.get("mean")) and number(value.get("std")):
         return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
-    return f"{value:.{digits}f}"
+    if number(value):
+        return f"{value:.{digits}f}"
+    return "n/a"

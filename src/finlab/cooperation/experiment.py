@@ -19,11 +19,16 @@ from finlab.errors import InputError
 from finlab.evaluate.experiment import (
     DetectorSpec,
     detector_errors,
+    experiment_inputs,
     load_data,
     read_model,
+    reuse_data,
     seeded_params,
+    with_files_resolved,
     write_json_atomic,
 )
+from finlab.outputs import KEY, check_output, publish
+from finlab.scratch import WorkDir
 
 Level = Literal["L0", "L1", "L2", "L3", "L4"]
 
@@ -40,7 +45,7 @@ class CooperationExperiment(StrictModel):
     sweeps: dict[str, list[Any]] = Field(
         default_factory=dict, description="setting (dotted, e.g. feedback.delay_days) -> values; "
         "each value runs every level with the first detector, the other settings as given")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _check(self) -> CooperationExperiment:
@@ -87,6 +92,8 @@ def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
     from finlab.detectors import DETECTORS
 
     exp, lines = read_model(path, CooperationExperiment, "a cooperation experiment")
+    exp = exp.model_copy(update={"detectors": with_files_resolved(
+        exp.detectors, Path(path).resolve().parent)})
     errors = detector_errors(path, lines, exp.detectors, labels_allowed=False)
     for i, d in enumerate(exp.detectors):
         if d.name in DETECTORS and DETECTORS.get(d.name).learns_account_ids:
@@ -115,18 +122,33 @@ def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
 
 def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
                     dataset: Path | None = None, tracking_uri: str | None = None,
+                    force: bool = False,
                     progress: Callable[[str], None] = lambda msg: None) -> dict:
-    """Run every detector at every level, then the sweeps; write the files and mlflow runs."""
+    """Run every detector at every level, then the sweeps; write the files and mlflow runs.
+    `out` follows finlab.outputs.check_output and is built in a temporary folder, then renamed
+    into place (a failed run leaves nothing); tracking happens after publication."""
+    out = Path(out)
+    check_output(out, force=force, inputs=[dataset, *experiment_inputs(exp, base)])
+    with WorkDir(out) as work:
+        tmp = work.path / "out"
+        reuse_data(out, tmp)
+        result = _simulate_into(exp, base, tmp, dataset, progress)
+        publish(tmp, out, work.path / "replaced")
+    log_cooperation(exp, result, out, out / "report.html", tracking_uri, progress)
+    return result
+
+
+def _simulate_into(exp: CooperationExperiment, base: Path, out: Path, dataset: Path | None,
+                   progress: Callable[[str], None]) -> dict:
+    """Every level and sweep, with cooperation.json and report.html written into `out`."""
     from finlab.cooperation.report import write_cooperation_report
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     world = load_data(exp, base, out, exp.seed, dataset, progress)
     probe = Simulation(world, exp.detectors[0].name, {}, exp.seed)
     for settings in [exp.settings, *(swept(exp.settings, k, v) for k, vs in exp.sweeps.items()
                                       for v in vs)]:
         probe.checkpoints(settings)  # every setting has filings in this data, before any work
-    result: dict = {"experiment": exp.name, "description": exp.description,
+    result: dict = {KEY: "cooperation", "experiment": exp.name, "description": exp.description,
                     "settings": public(exp.settings),
                     "levels": {lv: LEVEL_NAMES[lv] for lv in exp.levels},
                     "detectors": {}, "seen": {}, "sweeps": {}}
@@ -160,8 +182,7 @@ def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
                 lv: {k: m[k] for k in HEADLINE} for lv, m in with_changes(levels).items()}})
         result["sweeps"][key] = {"detector": first, "runs": rows}
     write_json_atomic(out / "cooperation.json", result)
-    report = write_cooperation_report(out / "report.html", result)
-    log_cooperation(exp, result, out, report, tracking_uri, progress)
+    write_cooperation_report(out / "report.html", result)
     return result
 
 

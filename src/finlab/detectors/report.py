@@ -18,9 +18,14 @@ SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.flo
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write Parquet to a temporary file beside `path`, then rename it into place."""
+    """Write Parquet to a temporary file beside `path`, then rename it into place; the file
+    carries finlab's stamp in its metadata, so `--force` may replace it later."""
+    from finlab import __version__
+    from finlab.outputs import STAMP
+
+    meta = {**(table.schema.metadata or {}), STAMP.encode(): __version__.encode()}
     with atomic_file(path) as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
 
 
 def scores_table(scores: pd.Series, level: str) -> pa.Table:

@@ -7,25 +7,40 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from finlab.config import StrictModel, format_errors, line_index, read_yaml
 from finlab.errors import InputError
+from finlab.outputs import KEY, NAME, check_output, directory_kind, inside, publish, safe_name
 from finlab.schema import Dataset
+from finlab.scratch import WorkDir
+
+#: largest seed an experiment may give (scenario seed + this stays within numpy's range)
+MAX_SEED = 2**31 - 1
 
 
 class DetectorSpec(StrictModel):
     name: str
     label: str | None = Field(None, description="name in reports (default: the detector name)")
     params: dict = Field(default_factory=dict)
+
+    @field_validator("label")
+    @classmethod
+    def _plain_label(cls, v: str | None) -> str | None:
+        if v is not None and (not NAME.match(v) or v in (".", "..")):
+            raise ValueError("a label names files in the output: use letters, digits, -, _ and . "
+                             "only (no / or \\, not . or .., at most 100 characters)")
+        return v
 
     @property
     def key(self) -> str:
@@ -38,7 +53,7 @@ class SplitSpec(StrictModel):
 
 
 class BudgetSpec(StrictModel):
-    alerts_per_month: int = Field(50, ge=1, description="accounts analysts can review a month")
+    alerts_per_month: int = Field(50, ge=1, le=1_000_000, description="accounts analysts can review a month")
 
 
 class Experiment(StrictModel):
@@ -50,7 +65,9 @@ class Experiment(StrictModel):
     split: SplitSpec = Field(default_factory=SplitSpec)
     detectors: list[DetectorSpec] = Field(..., min_length=1)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=100,
+        description="each added to the scenario's seed")
     checkpoints: int = Field(4, ge=1, le=12, description="scorings within the test period, "
                              "for days to detection")
 
@@ -67,10 +84,28 @@ class Experiment(StrictModel):
 def load_experiment(path: Path | str) -> tuple[Experiment, Path]:
     """Read and validate an experiment file (errors: file:line: field: what is allowed)."""
     exp, lines = read_model(path, Experiment, "an experiment")
+    base = Path(path).resolve().parent
+    exp = exp.model_copy(update={"detectors": with_files_resolved(exp.detectors, base)})
     errors = detector_errors(path, lines, exp.detectors)
     if errors:
         raise InputError("\n".join(errors))
-    return exp, Path(path).resolve().parent
+    return exp, base
+
+
+def with_files_resolved(detectors: list[DetectorSpec], base: Path) -> list[DetectorSpec]:
+    """Detector `files:` (rule files) relative to the experiment file, not to wherever the
+    command runs; names of shipped rule sets stay as they are."""
+    from finlab.rules import SHIPPED
+
+    out = []
+    for d in detectors:
+        files = d.params.get("files")
+        if isinstance(files, list):
+            files = [str(base / f) if isinstance(f, str) and f not in SHIPPED
+                     and not Path(f).is_absolute() else f for f in files]
+            d = d.model_copy(update={"params": {**d.params, "files": files}})
+        out.append(d)
+    return out
 
 
 def read_model(path: Path | str, model, what: str):
@@ -106,6 +141,21 @@ def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
                 make_detector(d.name, d.params)
             except InputError as e:
                 errors.append(f"{where}.params: {e}")
+                continue
+            errors += _rule_file_errors(where, d.params.get("files"))
+    return errors
+
+
+def _rule_file_errors(where: str, files) -> list[str]:
+    """Rule files a detector names are read and checked now, before any work."""
+    from finlab.rules import load_rules
+
+    errors = []
+    for f in files if isinstance(files, list) else []:
+        try:
+            load_rules(f)
+        except InputError as e:
+            errors.append(f"{where}.params.files: {str(e).splitlines()[0]}")
     return errors
 
 
@@ -248,6 +298,9 @@ def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path |
     from finlab.generate import generate
 
     scenario = load_scenario(base / exp.scenario)
+    if scenario.seed + seed > 2**63 - 1:
+        raise InputError(f"{base / exp.scenario}: seed {scenario.seed} plus the experiment's "
+                         f"seed {seed} exceeds 2**63-1; use smaller seeds")
     scenario = scenario.model_copy(update={"seed": scenario.seed + seed})
     target = out / "data" / f"{Path(exp.scenario).stem}-seed{scenario.seed}"
     if not (target / "manifest.json").exists():
@@ -257,15 +310,57 @@ def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path |
 
 
 def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | None = None,
-                   tracking_uri: str | None = None,
+                   tracking_uri: str | None = None, force: bool = False,
                    progress: Callable[[str], None] = lambda msg: None) -> ExperimentResult:
-    """Run every detector over every seed and write the experiment's files into `out`."""
-    from finlab.detectors.report import scores_table, write_atomic
+    """Run every detector over every seed and write the experiment's files into `out`.
+
+    `out` follows finlab.outputs.check_output (with `force`, only a finlab run is replaced).
+    Everything is built in a temporary folder and renamed into place: a failed run leaves
+    nothing, a replaced run disappears only once the new one is complete. Tracking happens
+    after publication (an unreachable server leaves the files in place)."""
     from finlab.evaluate import tracking
+
+    out = Path(out)
+    check_output(out, force=force, inputs=[dataset, *experiment_inputs(exp, base)])
+    with WorkDir(out) as work:
+        tmp = work.path / "out"
+        reuse_data(out, tmp)
+        runs, metrics = _run_into(exp, base, tmp, dataset, progress)
+        publish(tmp, out, work.path / "replaced")
+    tracking.log_runs(exp, runs, metrics, out, out / "report.html", tracking_uri, progress)
+    return ExperimentResult(exp, metrics, runs, out)
+
+
+def experiment_inputs(exp, base: Path) -> list[Path]:
+    """Files and directories an experiment reads, which its output must never replace."""
+    paths = [base / p for p in (exp.scenario, exp.dataset) if p is not None]
+    for d in exp.detectors:
+        paths += [Path(f) for f in d.params.get("files", []) or [] if isinstance(f, str)]
+    return paths
+
+
+def reuse_data(old: Path, tmp: Path) -> None:
+    """Datasets generated by an earlier run in `old` (replaced with --force) are linked into the
+    new run rather than generated again; they are checked against their checksums when read."""
+    tmp.mkdir()
+    src = old / "data"
+    if src.is_dir() and not src.is_symlink() and directory_kind(old) in ("run", "cooperation"):
+        def link(a, b):
+            try:
+                os.link(a, b)
+            except OSError:
+                shutil.copy2(a, b)
+
+        shutil.copytree(src, tmp / "data", copy_function=link, symlinks=True)
+
+
+def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
+              progress: Callable[[str], None]) -> tuple[list[DetectorRun], dict]:
+    """Every seed and detector, with metrics.json, scores/ and report.html written into `out`."""
+    from finlab.detectors.report import scores_table, write_atomic
     from finlab.evaluate.data_notes import data_notes
     from finlab.evaluate.report import write_report
 
-    out = Path(out)
     (out / "scores").mkdir(parents=True, exist_ok=True)
     runs: list[DetectorRun] = []
     split = budget = notes = None
@@ -280,6 +375,7 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
         runs.extend(seed_runs)
     keys = [d.key for d in exp.detectors]
     metrics = {
+        KEY: "run",
         "experiment": exp.name,
         "split": split.as_dict(),
         "budgets": {"alerts_per_month": exp.budget.alerts_per_month, "test_alerts": budget},
@@ -290,8 +386,8 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
     write_json_atomic(out / "metrics.json", metrics)
     first = {r.key: r for r in runs if r.seed == exp.seeds[0]}
     for key, r in first.items():
-        write_atomic(scores_table(r.test_scores, r.detector.level), out / "scores" /
-                     f"{key}.parquet")
+        write_atomic(scores_table(r.test_scores, r.detector.level),
+                     inside(out / "scores", f"{safe_name(key, 'detector label')}.parquet"))
     curves, alerts = {}, []
     ds_labels = ds.labels
     from finlab.evaluate.splits import period_targets
@@ -313,11 +409,10 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
     views = alerts_html(first_ds, split.end, metrics,
                         {k: r.test_scores.reindex(targets.y.index) for k, r in first.items()},
                         {k: r.explanations for k, r in first.items()})
-    report = write_report(out / "report.html", clean(metrics), curves,
-                          pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}",
-                          alert_views=views)
-    tracking.log_runs(exp, runs, metrics, out, report, tracking_uri, progress)
-    return ExperimentResult(exp, metrics, runs, out)
+    write_report(out / "report.html", clean(metrics), curves,
+                 pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}",
+                 alert_views=views)
+    return runs, metrics
 
 
 def _truth(labels) -> pd.Series:

@@ -25,6 +25,24 @@ def default_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
 
 
+#: tracking URI schemes mlflow can store runs in (no scheme: a local directory)
+SCHEMES = ("", "file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_uri(uri: str | None) -> None:
+    """Refuse, before any work, a tracking URI whose scheme mlflow cannot store runs in."""
+    if uri is None:
+        return
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if len(scheme) == 1:  # a Windows drive letter, i.e. a local path
+        scheme = ""
+    if scheme not in SCHEMES:
+        from finlab.errors import InputError
+
+        raise InputError(f"--tracking-uri {uri!r}: unknown scheme {scheme!r}; use one of "
+                         "sqlite:///FILE, file:DIR, http(s)://HOST or a database URI")
+
+
 def check_reachable(uri: str, timeout: float = 3.0) -> None:
     """Fail fast with one line when an http(s) tracking server does not answer."""
     parsed = urlparse(uri)
@@ -60,6 +78,7 @@ def open_experiment(uri: str | None, name: str, n_runs: int,
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     uri = uri or default_uri()
+    check_uri(uri)
     check_reachable(uri)
     progress(f"tracking {n_runs} runs in {uri}")
     import logging

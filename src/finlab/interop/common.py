@@ -9,17 +9,15 @@ through `finlab.io.DatasetWriter`. An export streams a dataset's transactions th
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import gzip
 import io
 import itertools
 import json
-import os
 import queue
 import re
-import shutil
+import sys
 import tarfile
 import tempfile
 import threading
@@ -38,13 +36,24 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from finlab import integrity
 from finlab.errors import InputError
 from finlab.io import MANIFEST, DatasetWriter, to_arrow
+from finlab.outputs import MARKER, check_output, mark, publish
 from finlab.registry import Registry
 from finlab.schema import (
-    ACCOUNT_LABELS, ACCOUNTS, BANKS, CASE_LABELS, COUNTRIES, PARTIES, TRANSACTION_LABELS,
-    TRANSACTIONS, storage_schema,
+    ACCOUNT_LABELS,
+    ACCOUNTS,
+    BANKS,
+    CASE_LABELS,
+    COUNTRIES,
+    PARTIES,
+    TRANSACTION_LABELS,
+    TRANSACTIONS,
+    storage_schema,
 )
+from finlab.scratch import PREFIX as SCRATCH_PREFIX
+from finlab.scratch import WorkDir
 
 Progress = Callable[[str, int, int], None]
 DICT = pa.dictionary(pa.int32(), pa.string())
@@ -353,6 +362,18 @@ class CsvFile:
             quoted_strings_can_be_null=False)
         stream = self._stream()
         done = 0
+        binary: list[BaseException] = []
+        previous = sys.unraisablehook
+
+        def hook(unraisable) -> None:
+            # pyarrow cannot hand a row that is not UTF-8 to _invalid and reports that on
+            # stderr as "Exception ignored"; note it instead, the parse error follows
+            if isinstance(unraisable.exc_value, UnicodeDecodeError):
+                binary.append(unraisable.exc_value)
+            else:
+                previous(unraisable)
+
+        sys.unraisablehook = hook
         try:
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse,
                                     convert_options=convert)
@@ -367,10 +388,15 @@ class CsvFile:
                 batch.drop_blank()
                 yield batch
         except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
-            line = int(self._lines(done, 1)[0])
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            row = re.search(r"Row #(\d+)", message)  # pyarrow counts file lines from 1
+            line = int(self._shown(np.array([int(row.group(1))]))[0]) if row else \
+                int(self._lines(done, 1)[0])
+            if binary:
+                raise InputError(f"{self.path}:{line}: not UTF-8 text (binary data?)") from None
             raise InputError(f"{self.path}:{line}: cannot be read as CSV ({message})") from None
         finally:
+            sys.unraisablehook = previous
             stream.close()
         self.raise_pending()
 
@@ -836,16 +862,22 @@ def constant(value: str, n: int) -> pa.DictionaryArray:
 # Import
 
 
-def expand(paths: Sequence[Path | str], stack: contextlib.ExitStack) -> list[tuple[Path, bool]]:
+def _listed(directory: Path) -> list[Path]:
+    """A directory's files, without finlab's own markers and temporary folders."""
+    return [f for f in sorted(directory.rglob("*")) if f.is_file() and f.name != MARKER
+            and not any(part.startswith(SCRATCH_PREFIX) for part in f.relative_to(directory).parts)]
+
+
+def expand(paths: Sequence[Path | str], scratch: Path) -> list[tuple[Path, bool]]:
     """Files named on the command line, each with whether it was named itself: directories give
-    their files, archives (.tgz, .tar.gz, .tar) are unpacked into a scratch directory that lives
-    as long as `stack`."""
+    their files, archives (.tgz, .tar.gz, .tar) are unpacked into folders inside `scratch`."""
     files: list[tuple[Path, bool]] = []
-    for p in map(Path, paths):
+    for n, p in enumerate(map(Path, paths)):
         if p.is_dir():
-            files.extend((f, False) for f in sorted(p.rglob("*")) if f.is_file())
+            files.extend((f, False) for f in _listed(p))
         elif p.name.endswith((".tgz", ".tar.gz", ".tar")):
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="finlab-import-")))
+            tmp = scratch / f"archive-{n}"
+            tmp.mkdir()
             try:
                 with tarfile.open(p) as tar:
                     tar.extractall(tmp, filter="data")
@@ -853,7 +885,7 @@ def expand(paths: Sequence[Path | str], stack: contextlib.ExitStack) -> list[tup
                 raise InputError(f"{p}: no such file") from None
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise InputError(f"{p}: cannot be unpacked ({e})") from None
-            files.extend((f, False) for f in sorted(tmp.rglob("*")) if f.is_file())
+            files.extend((f, False) for f in _listed(tmp))
         elif not p.exists():
             raise InputError(f"{p}: no such file")
         else:
@@ -1308,26 +1340,19 @@ def import_dataset(name: str, paths: Sequence[Path | str], out: Path | str, *,
     if options.start is not None and not fmt.steps:
         raise InputError(f"--start applies to formats counted in steps; {name} has times")
     began = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
-    with contextlib.ExitStack() as stack:
-        job = ImportJob(fmt, expand(paths, stack), options)
+    out = check_output(out, force=force, inputs=paths)
+    with WorkDir(out) as work:
+        job = ImportJob(fmt, expand(paths, work.path), options)
         if not job.files:
             raise InputError(f"no files to import in {', '.join(map(str, paths))}")
-        parent = out.parent if str(out.parent) else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            job.scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(
-                prefix=f".{out.name}.import.", dir=parent)))
-        except OSError as e:
-            raise InputError(f"{out}: cannot be written ({e.strerror})") from None
+        job.scratch = work.path / "scratch"
+        job.scratch.mkdir()
         fmt.open(job)
         stage, book, susp = _read_source(job)
         susp, cases = _finish_cases(job, susp)
         tables = _static_tables(job, book.compact(), min(r[0] for r in stage.ranges))
         manifest = _manifest(job, stage, susp, tables["accounts"])
-        with DatasetWriter(out, force=force, manifest=manifest) as w:
+        with DatasetWriter(out, force=force, manifest=manifest, work=work) as w:
             for tname, schema in (("countries", COUNTRIES), ("banks", BANKS),
                                   ("parties", PARTIES), ("accounts", ACCOUNTS)):
                 w.write(tname, to_arrow(tables[tname], storage_schema(schema)))
@@ -1363,8 +1388,18 @@ def _parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
 
 
+def _parquet(read, path: Path):
+    """read(path), with a truncated, empty or foreign file as one line naming it."""
+    try:
+        return read(path)
+    except (pa.ArrowException, OSError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not a readable Parquet file ({why})") from None
+
+
 def _read_small(root: Path, rel: str) -> pd.DataFrame:
-    table = pa.concat_tables([pq.read_table(p) for p in _parquet_files(_locate(root, rel))])
+    table = pa.concat_tables([_parquet(pq.read_table, p) for p in
+                              _parquet_files(_locate(root, rel))])
     df = table.to_pandas()
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -1381,8 +1416,8 @@ class DatasetReader:
         if not self.root.is_dir():
             raise InputError(f"{self.root}: no such dataset directory")
         self._originals: dict[str, pd.Series | None] = {}
-        m = self.root / MANIFEST
-        self.manifest = json.loads(m.read_text()) if m.exists() else {}
+        self.manifest = integrity.read_manifest(self.root, MANIFEST)
+        integrity.verify(self.root, self.manifest)
         self.countries = _read_small(self.root, "countries")
         self.banks = _read_small(self.root, "banks")
         self.parties = _read_small(self.root, "parties")
@@ -1400,7 +1435,7 @@ class DatasetReader:
         self._cases = self.labelled["case_id"].fillna(-1).to_numpy(np.int64)
         self._typologies = pa.array(self.labelled["typology"].to_numpy(object), pa.string())
         self.account_index = pd.Index(self.accounts["account_id"].to_numpy(np.int64))
-        self.n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.txn_files)
+        self.n_rows = sum(_parquet(pq.ParquetFile, p).metadata.num_rows for p in self.txn_files)
 
     def _labelled(self) -> pd.DataFrame:
         """Rows of labels/transactions that say something (suspicious or with a typology)."""
@@ -1563,24 +1598,14 @@ def export_dataset(name: str, dataset: Path | str, out: Path | str, *, layout: s
     if layout not in fmt.layouts:
         raise InputError(f"unknown layout {layout!r} for {name}; known: {', '.join(fmt.layouts)}")
     began = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
+    out = check_output(out, force=force, inputs=[dataset])
     ds = DatasetReader(dataset)
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    except OSError as e:
-        raise InputError(f"{out}: cannot be written ({e.strerror})") from None
-    try:
+    with WorkDir(out) as work:
+        tmp = work.path / "out"
+        tmp.mkdir()
         files = fmt.export(ds, tmp, layout, progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+        mark(tmp, "export")
+        publish(tmp, out, work.path / "replaced")
     summary = {"out": str(out), "format": name, "layout": layout, "files": files,
                "rows": ds.n_rows, "seconds": time.perf_counter() - began}
     if fmt.steps:

@@ -6,6 +6,7 @@ columns (numpy arrays). Only names, numbers, text, comparisons, `and`/`or`/`not`
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
             ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
           ast.Div: operator.truediv}
-_FUNCS = {"abs": lambda x: np.abs(x), "min": np.minimum, "max": np.maximum}
+_FUNCS = {"abs": lambda x: np.abs(x),
+          "min": lambda *xs: functools.reduce(np.minimum, xs),
+          "max": lambda *xs: functools.reduce(np.maximum, xs)}
+#: how many arguments each function takes (at least, at most)
+_ARITY = {"abs": (1, 1), "min": (2, 16), "max": (2, 16)}
+#: longest condition and deepest nesting of its parts (analysts write a line or two)
+MAX_CHARS = 2000
+MAX_DEPTH = 32
 
 
 #: columns that are true/false on their own and may stand alone as a condition
@@ -36,8 +44,17 @@ class Expression:
     def evaluate(self, columns: Mapping[str, np.ndarray],
                  encode: Mapping[str, Callable[[str], int]] | None = None) -> np.ndarray:
         """Evaluate over named columns; `encode` turns text constants compared with a coded
-        column (e.g. channel) into its codes."""
-        return _Evaluator(columns, encode or {}).visit(self.tree.body)
+        column (e.g. channel) into its codes. A row where the expression divides by zero is
+        undefined: a condition never matches there (even under `not`), a value is NaN."""
+        ev = _Evaluator(columns, encode or {})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = ev.visit(self.tree.body)
+        if ev.undefined is not None and np.any(ev.undefined):
+            if np.asarray(result).dtype == bool:
+                result = np.logical_and(result, ~ev.undefined)
+            else:
+                result = np.where(ev.undefined, np.nan, result)
+        return result
 
 
 def compile_expression(text: str, known: set[str] | frozenset[str],
@@ -46,10 +63,16 @@ def compile_expression(text: str, known: set[str] | frozenset[str],
     ExpressionError saying what and where."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("empty condition")
+    if len(text) > MAX_CHARS:
+        raise ExpressionError(f"longer than {MAX_CHARS} characters; split it into rules")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ExpressionError(f"syntax error at column {e.offset}: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"nested deeper than {MAX_DEPTH} levels; split it into rules")
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -63,6 +86,11 @@ def compile_expression(text: str, known: set[str] | frozenset[str],
             if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
                 raise ExpressionError(f"only abs(), min() and max() may be called (column "
                                       f"{node.col_offset + 1})")
+            low, high = _ARITY[node.func.id]
+            if not low <= len(node.args) <= high:
+                takes = "one argument" if high == 1 else f"{low} to {high} arguments"
+                raise ExpressionError(f"{node.func.id}() takes {takes}, got {len(node.args)} "
+                                      f"(column {node.col_offset + 1})")
         elif not isinstance(node, _ALLOWED):
             raise ExpressionError(f"{type(node).__name__} is not allowed in a condition (column "
                                   f"{getattr(node, 'col_offset', 0) + 1})")
@@ -75,6 +103,18 @@ def compile_expression(text: str, known: set[str] | frozenset[str],
         raise ExpressionError("a condition must be a test such as `x >= 3` or `a and b`, "
                               f"not a value ({ast.unparse(body)})")
     return Expression(text, tree, frozenset(names))
+
+
+def _depth(tree: ast.AST) -> int:
+    """The deepest chain of nodes in `tree`, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_DEPTH + 8:
+            break
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _suggest(name: str, known) -> str:
@@ -92,6 +132,7 @@ _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, a
 class _Evaluator(ast.NodeVisitor):
     def __init__(self, columns, encode):
         self.columns, self.encode = columns, encode
+        self.undefined: np.ndarray | None = None  # rows that divided by zero
 
     def visit_Name(self, node):
         return np.asarray(self.columns[node.id])
@@ -114,8 +155,13 @@ class _Evaluator(ast.NodeVisitor):
         return np.logical_not(value) if isinstance(node.op, ast.Not) else -np.asarray(value)
 
     def visit_BinOp(self, node):
-        return _ARITH[type(node.op)](np.asarray(self.visit(node.left), float),
-                                     np.asarray(self.visit(node.right), float))
+        left = np.asarray(self.visit(node.left), float)
+        right = np.asarray(self.visit(node.right), float)
+        if isinstance(node.op, ast.Div):
+            zero = right == 0
+            if np.any(zero):
+                self.undefined = zero if self.undefined is None else self.undefined | zero
+        return _ARITH[type(node.op)](left, right)
 
     def visit_Call(self, node):
         return _FUNCS[node.func.id](*[self.visit(a) for a in node.args])
