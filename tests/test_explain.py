@@ -204,14 +204,21 @@ def test_case_needs_labels(tiny_dataset):
 def test_existing_page_is_refused_unless_forced(tiny_dataset_dir, tiny_dataset, tmp_path):
     fac, _ = active_facilitator(tiny_dataset)
     out = tmp_path / "page.html"
-    out.write_text("mine")
-    refused = invoke(tiny_dataset_dir, "--account", fac, "--out", out)
+    first = invoke(tiny_dataset_dir, "--account", fac, "--out", out, "--hops", "1")
+    assert first.exit_code == 0, first.output
+    written = out.read_text()
+    refused = invoke(tiny_dataset_dir, "--account", fac, "--out", out, "--hops", "1")
     assert refused.exit_code == 2 and "already exists; pass --force" in refused.output
-    assert out.read_text() == "mine"
-    forced = invoke(tiny_dataset_dir, "--account", fac, "--out", out, "--force", "--hops", "1")
+    assert out.read_text() == written
+    forced = invoke(tiny_dataset_dir, "--account", fac, "--out", out, "--force", "--days", "7")
     assert forced.exit_code == 0, forced.output
-    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert out.read_text().startswith("<!DOCTYPE html>") and out.read_text() != written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]  # no temporary left
+    mine = tmp_path / "mine.html"
+    mine.write_text("not finlab's")  # --force replaces only a page finlab wrote
+    other = invoke(tiny_dataset_dir, "--account", fac, "--out", mine, "--force")
+    assert other.exit_code == 2 and "was not written by finlab" in other.output
+    assert mine.read_text() == "not finlab's"
 
 
 def test_directory_and_in_memory_dataset_give_the_same_page(tiny_dataset_dir, tiny_dataset):

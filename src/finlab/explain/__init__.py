@@ -64,29 +64,29 @@ def explain(data, account=None, *, case=None, hops: int = 2, days: int | None = 
     return Explanation(view)
 
 
-def write_file(path: Path, text: str, *, force: bool = False) -> Path:
-    from finlab.errors import InputError
+def write_file(path: Path, text: str, *, force: bool = False, inputs=()) -> Path:
+    """Write the page atomically, under finlab's output policy: an existing file is replaced
+    only with `force` and only if finlab wrote it."""
     from finlab.io import atomic_file
+    from finlab.outputs import check_output
 
-    if path.exists() and not force:
-        raise InputError(f"{path}: already exists; pass --force to replace it")
-    if path.exists() and path.is_dir():
-        raise InputError(f"{path}: is a directory; --out names the HTML file to write")
+    check_output(path, force=force, inputs=inputs, kind="file")
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
 
 
 def write_page(dataset, out, *, force: bool = False, **options) -> Path:
-    """`finlab explain`: refuse an existing output before any work, then compute and write."""
+    """`finlab explain`: check the output before any work, then compute and write."""
     from finlab.errors import InputError
+    from finlab.outputs import check_output
 
     out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
     if out.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out {out}: the page is HTML; name a .html file")
-    return explain(dataset, **options).save(out, force=force)
+    check_output(out, force=force, inputs=[dataset], kind="file")
+    text = explain(dataset, **options).html
+    return write_file(out, text, force=force, inputs=[dataset])
 
 
 class _CallableModule(types.ModuleType):

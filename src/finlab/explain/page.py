@@ -115,7 +115,10 @@ def render(view) -> str:
                          "</summary>" + table(feats.iloc[FEATURES_SHOWN:],
                                               numeric=("value", "percentile"),
                                               shade="percentile") + "</details>")
+    from finlab import __version__
+
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta name="generator" content="finlab {esc(__version__)}">'
             f"<title>finlab explain: {esc(view.title)}</title><style>{CSS}</style></head>"
             f"<body>{''.join(parts)}</body></html>\n")
 
