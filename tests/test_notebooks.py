@@ -17,7 +17,8 @@ NOTEBOOKS = ROOT / "experiments" / "notebooks"
 #: notebook -> files (relative to the working directory) it must have written
 EXPECTED = {
     "01_generate_and_explore.ipynb": ["classroom/manifest.json", "ocse_vs_family.png"],
-    "02_write_and_tune_a_rule.ipynb": ["classroom/manifest.json", "my_ocse.yaml"],
+    "02_write_and_tune_a_rule.ipynb": ["classroom/manifest.json", "my_ocse.yaml", "hit_1.html",
+                                       "hit_2.html", "hit_3.html"],
     "03_compare_detectors.ipynb": ["classroom/manifest.json", "experiment.yaml",
                                    "results/metrics.json", "results/report.html", "mlflow.db"],
     "04_cooperation.ipynb": ["cooperation/manifest.json", "cooperation_levels.png",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from finlab import explain
 from finlab.io import load, save
 from finlab.schema import Dataset, Labels
 from finlab.version import __version__
 
-__all__ = ["Dataset", "Labels", "__version__", "load", "save"]
+__all__ = ["Dataset", "Labels", "__version__", "explain", "load", "save"]

@@ -1,8 +1,8 @@
 """The `finlab` command: one group of subcommands over the library's plain functions.
 
 Each command lives in the module of its group (dataset, interop, detect, run, demo, cooperate,
-plugins) as a plain function; this module only assembles them into the typer app, so the whole
-command tree reads in one place. Heavy imports happen inside the commands so that `finlab --help`
+explain, plugins) as a plain function; this module only assembles them into the typer app, so the
+whole command tree reads in one place. Heavy imports happen inside the commands so that `finlab --help`
 starts fast. Every command runs inside one error boundary (finlab.boundary): user errors print one
 line each (file, field, what is allowed) and exit with code 2, never a traceback; `finlab --debug`
 shows the traceback of an unexpected error. SIGTERM ends a command like an error (temporaries are
@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from finlab.boundary import set_debug
-from finlab.cli import cooperate, dataset, demo, detect, interop, plugins, run
+from finlab.cli import cooperate, dataset, demo, detect, explain, interop, plugins, run
 from finlab.scratch import install_sigterm
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.command()(run.compare)
 app.command()(demo.demo)
 app.command()(cooperate.cooperate)
 app.command()(dataset.clean)
+app.command()(explain.explain)
 
 app.add_typer(list_app, name="list")
 list_app.command("behaviours")(plugins.list_behaviours)

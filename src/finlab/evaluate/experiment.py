@@ -369,7 +369,7 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     for seed in exp.seeds:
         ds = load_data(exp, base, out, seed, dataset, progress)
         if notes is None:  # the first seed's data stands for all: the same format every time
-            notes = data_notes(ds)
+            notes, first_ds = data_notes(ds), ds
             if notes["missing"]:
                 progress(f"data notes: {len(notes['features_left_out'])} features left out, "
                          f"lacking {', '.join(m['field'] for m in notes['missing'])}")
@@ -400,7 +400,14 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
         s = r.test_scores.reindex(targets.y.index).fillna(r.test_scores.min())
         curves[key] = {"y": targets.y.to_numpy(), "score": s.to_numpy()}
         alerts.append(top_alerts(s, r.explanations, truth, top=10).assign(detector=key))
+    from finlab.explain.alerts import alerts_html
+
+    progress("drawing the top alerts")
+    views = alerts_html(first_ds, split.end, metrics,
+                        {k: r.test_scores.reindex(targets.y.index) for k, r in first.items()},
+                        {k: r.explanations for k, r in first.items()})
     write_report(out / "report.html", clean(metrics), curves,
-                 pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}")
+                 pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}",
+                 alert_views=views)
     return runs, metrics
 

@@ -344,7 +344,7 @@ def _alerts_section(alerts: pd.DataFrame | None, names: list[str]) -> str:
 
 
 def render_report(metrics: Mapping, curves: Mapping, alerts: pd.DataFrame | None,
-                  title: str = "finlab experiment") -> str:
+                  title: str = "finlab experiment", alert_views: str | None = None) -> str:
     """The report as an HTML string (see `write_report`); kept apart so it can be built and
     checked without touching the disk."""
     import matplotlib
@@ -414,18 +414,23 @@ def render_report(metrics: Mapping, curves: Mapping, alerts: pd.DataFrame | None
             "activity to its first alert; lower is better.", days_body),
         _alerts_section(alerts, names),
     ]
+    if alert_views:  # pictures and reasons from finlab.explain.alerts
+        sections.append(_section(
+            "10. Alerts", "The top alerts of the best detector (by average precision) and of each "
+            "other detector, drawn as `finlab explain` draws them.", alert_views))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{_esc(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
 def write_report(path: str | os.PathLike, metrics: Mapping, curves: Mapping,
-                 alerts: pd.DataFrame | None, title: str = "finlab experiment") -> Path:
+                 alerts: pd.DataFrame | None, title: str = "finlab experiment",
+                 alert_views: str | None = None) -> Path:
     """Write the experiment's HTML report to `path` and return it; the page embeds every plot
     as PNG and needs nothing else, and it is renamed into place only once complete, so a
     failure never leaves a half-written report behind."""
     path = Path(path)
-    page = render_report(metrics, curves, alerts, title).encode("utf-8")
+    page = render_report(metrics, curves, alerts, title, alert_views).encode("utf-8")
     with atomic_file(path) as tmp:
         tmp.write_bytes(page)
     return path
