@@ -163,7 +163,7 @@ def save(ds: Dataset, out: Path | str, *, force: bool = False, manifest: dict | 
     return Path(out)
 
 
-def _read(path: Path, schema: pa.Schema) -> pd.DataFrame:
+def read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
     """Read a table (a file, or a directory of parts) with string columns as categoricals;
     a truncated, empty or foreign file is one line naming it."""
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
@@ -216,13 +216,13 @@ def load(path: Path | str, *, labels: bool = True, verify: bool = True) -> Datas
         integrity.verify(root, manifest)
     tables = {}
     for name, schema in OBSERVABLES.items():
-        tables[name] = _read(require_table(root, name), schema)
+        tables[name] = read_table(require_table(root, name), schema)
     label_tables = None
     if labels and (root / "labels").is_dir():
         found = {}
         for name, schema in LABELS.items():
             p = locate_table(root / "labels", name)
-            found[name] = _read(p, schema) if p is not None else None
+            found[name] = read_table(p, schema) if p is not None else None
         if found["transactions"] is not None:
             label_tables = Labels(
                 transactions=found["transactions"],

@@ -128,7 +128,7 @@ def open_source(data) -> Source:
                       data.labels, dict(data.manifest), dataset=data)
     import json
 
-    from finlab.io import MANIFEST, _locate, _read
+    from finlab.io import MANIFEST, locate_table, read_table
     from finlab.schema import LABELS, OBSERVABLES
 
     root = Path(data)
@@ -136,15 +136,15 @@ def open_source(data) -> Source:
         raise InputError(f"{root}: no such dataset directory")
     tables = {}
     for name in ("countries", "banks", "parties", "accounts"):
-        p = _locate(root, name)
+        p = locate_table(root, name)
         if p is None:
             raise InputError(f"{root}: {name}.parquet is missing; is this a finlab dataset?")
-        tables[name] = _read(p, OBSERVABLES[name])
+        tables[name] = read_table(p, OBSERVABLES[name])
     if not (root / "transactions.parquet").is_file():
         raise InputError(f"{root}: transactions.parquet is missing; is this a finlab dataset?")
     labels = None
     if (root / "labels" / "accounts.parquet").is_file():
-        found = {n: _read(p, LABELS[n]) if (p := _locate(root / "labels", n)) is not None
+        found = {n: read_table(p, LABELS[n]) if (p := locate_table(root / "labels", n)) is not None
                  else None for n in ("accounts", "cases", "observed")}
         labels = Labels(transactions=LABELS["transactions"].empty_table().to_pandas(),
                         accounts=found["accounts"],

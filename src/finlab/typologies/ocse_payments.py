@@ -152,7 +152,7 @@ class OcsePayments(Typology):
         growth = p.escalation * rng.uniform(0.5, 1.5, senders.size)
         night = rng.random(senders.size) < p.night_share / 0.7  # the night profile is ~70% night
         cover = world.vocab.codes(COVER_WORDS)
-        n_blank = int(round(cover.size * (1 - p.cover_reference_share) / max(p.cover_reference_share, 1e-9)))
+        n_blank = round(cover.size * (1 - p.cover_reference_share) / max(p.cover_reference_share, 1e-9))
         pool = np.r_[cover, np.zeros(min(n_blank, 10_000), np.int32)]
         payments = Streams.build(
             rng, src=src_acc[s_of], dst=bacc, schedule=POISSON,
