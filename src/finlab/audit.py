@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from finlab.schema import Dataset
+from finlab.truth import suspicious_accounts
 
 LEAK_AUC_LIMIT = 0.55
 
@@ -32,12 +33,6 @@ class AuditResult:
     @property
     def passed(self) -> bool:
         return not self.problems
-
-
-def suspicious_accounts(ds: Dataset) -> pd.Index:
-    """Accounts that play a role in a suspicious case (look-alikes excluded)."""
-    la = ds.labels.accounts
-    return pd.Index(la.loc[la["case_id"].notna(), "account_id"].unique())
 
 
 def check_labels(ds: Dataset, result: AuditResult) -> None:
@@ -76,7 +71,7 @@ def check_labels(ds: Dataset, result: AuditResult) -> None:
                        .rename("accounts").to_frame())
     result.shares = {
         "suspicious_transactions": float(lt["is_suspicious"].mean()) if len(lt) else 0.0,
-        "suspicious_accounts": float(len(suspicious_accounts(ds)) / max(len(ds.accounts), 1)),
+        "suspicious_accounts": float(len(suspicious_accounts(ds.labels)) / max(len(ds.accounts), 1)),
     }
 
 
@@ -145,7 +140,7 @@ def leakage_probe(ds: Dataset, seed: int = 0) -> dict[str, float]:
     """Cross-validated ROC AUC of classifiers that see only artefacts (0.5 = no leak), one for
     accounts (suspicious role or not) and one for transactions (suspicious or not)."""
     acc = account_artefacts(ds)
-    y_acc = acc.index.isin(suspicious_accounts(ds)).astype(int)
+    y_acc = acc.index.isin(suspicious_accounts(ds.labels)).astype(int)
     tx = transaction_artefacts(ds)
     flagged = ds.labels.transactions.set_index("txn_id")["is_suspicious"]
     y_tx = flagged.reindex(tx.index).fillna(False).to_numpy(int)
