@@ -21,6 +21,8 @@ from finlab.typologies.base import (
     local_time,
     make_events,
     pick_persons,
+    prevalence_trend,
+    steady_spans,
 )
 from finlab.world.behaviours.base import (
     channel,
@@ -141,25 +143,24 @@ class OcsePayments(Typology):
         sig = p.activity_sigma
         activity = rng.lognormal(-0.5 * sig**2, sig, senders.size)
         monthly = rng.uniform(*p.payments_per_month, senders.size) * activity
-        start = np.where(rng.random(senders.size) < 0.3, rng.integers(-days, 1, senders.size),
-                         rng.integers(0, max(int(days * 0.7), 1), senders.size))
-        end = start + rng.integers(60, 3 * days + 60, senders.size)
+        start, end = steady_spans(rng, senders.size, days, (60, days + 60))
+        growth = p.escalation * rng.uniform(0.5, 1.5, senders.size)
+        trend_growth, trend_rate = prevalence_trend(world.scenario, start)
         use_wallet = rng.random(senders.size) < p.remitter_share
         src_acc = payer_account(world, senders, prefer_wallet=use_wallet)
         chan = wallet_channel(world, src_acc)
         chan[rng.random(senders.size) < p.crypto_share] = channel("crypto")
         amount = p.median_amount * rng.lognormal(0, 0.3, senders.size)
-        growth = p.escalation * rng.uniform(0.5, 1.5, senders.size)
         night = rng.random(senders.size) < p.night_share / 0.7  # the night profile is ~70% night
         cover = world.vocab.codes(COVER_WORDS)
         n_blank = round(cover.size * (1 - p.cover_reference_share) / max(p.cover_reference_share, 1e-9))
         pool = np.r_[cover, np.zeros(min(n_blank, 10_000), np.int32)]
         payments = Streams.build(
             rng, src=src_acc[s_of], dst=bacc, schedule=POISSON,
-            rate=(monthly / 30.0 / b_eff)[s_of], median=amount[s_of], sigma=p.amount_sigma,
+            rate=(monthly * trend_rate / 30.0 / b_eff)[s_of], median=amount[s_of], sigma=p.amount_sigma,
             even=(rng.random(senders.size) < p.even_share)[s_of], channel=chan[s_of],
             hours=np.where(night, hours("night"), hours("evening"))[s_of], weekdays=weekdays("all"),
-            start_day=start[s_of], end_day=end[s_of], growth=growth[s_of],
+            start_day=start[s_of], end_day=end[s_of], growth=(growth + trend_growth)[s_of],
             amount_growth=growth[s_of], case_id=case_ids[bcase], label=label, reference_pool=pool,
         )
         streams = [payments, self._co_purchases(world, rng, senders, src_acc, start, end)]
