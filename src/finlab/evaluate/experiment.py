@@ -200,9 +200,11 @@ def seeded_params(spec: DetectorSpec, seed: int) -> dict:
 
 
 def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
-                     progress: Callable[[str], None] = lambda msg: None) -> list[DetectorRun]:
+                     progress: Callable[[str], None] = lambda msg: None,
+                     on_run: Callable[[DetectorRun], None] = lambda run: None) -> tuple:
     """Fit every detector on the training period, choose its threshold on validation and score
-    the test period (plus checkpoints inside it for days to detection)."""
+    the test period (plus checkpoints inside it for days to detection). Returns (runs, split,
+    budget, views); `on_run` sees each detector's run as soon as it is done."""
     from finlab.detectors import make_detector
     from finlab.evaluate.held_out import Views
     from finlab.evaluate.metrics import (
@@ -260,6 +262,7 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
         top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
         runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,
                                 det.explain(test, top_ids), time.perf_counter() - start))
+        on_run(runs[-1])
     return runs, split, budget, views.as_dict()
 
 
