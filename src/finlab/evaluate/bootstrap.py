@@ -25,44 +25,62 @@ def resample_weights(targets: Targets, resamples: int, seed: int) -> np.ndarray:
     rng = generator(seed, "bootstrap")
     weights = np.zeros((resamples, y.size), np.float32)
     if neg.size:
-        weights[:, neg] = rng.multinomial(neg.size, np.full(neg.size, 1 / neg.size),
-                                          size=resamples)
+        weights[:, neg] = draw_counts(rng, neg.size, resamples)
     if pos.size:
         case = targets.case_id.reindex(targets.y.index[pos]).to_numpy()
         codes, uniques = pd.factorize(case)
-        draws = rng.multinomial(uniques.size, np.full(uniques.size, 1 / uniques.size),
-                                size=resamples)
-        weights[:, pos] = draws[:, codes]
+        weights[:, pos] = draw_counts(rng, uniques.size, resamples)[:, codes]
     return weights
+
+
+def draw_counts(rng, n: int, resamples: int) -> np.ndarray:
+    """(resamples x n) times each of n items is drawn in n draws with replacement."""
+    rows = np.repeat(np.arange(resamples, dtype=np.int64) * n, n)
+    picks = rng.integers(0, n, resamples * n) + rows
+    return np.bincount(picks, minlength=resamples * n).reshape(resamples, n).astype(np.float32)
 
 
 def weighted_metrics(y: np.ndarray, score: np.ndarray, weights: np.ndarray, threshold: float,
                      budget: int, ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per resample (row of `weights`): average precision (as scikit-learn computes it, ties
     taken together), F1 at `threshold` and recall within the `budget` highest-scored accounts
-    of the resample (ties broken by id, as the alert budget does)."""
+    of the resample (ties broken by id, as the alert budget does).
+
+    Only two passes touch every account (ranking the weights and their running sum); the rest
+    reads that sum at the positives' places, so 200 resamples of 100,000 accounts take a
+    fraction of a second."""
     ids = np.arange(score.size) if ids is None else ids
     order = np.lexsort((ids, -score))
-    s, yy, w = score[order], y[order].astype(bool), weights[:, order]
-    tp = np.cumsum(w * yy, axis=1, dtype=np.float64)
-    seen = np.cumsum(w, axis=1, dtype=np.float64)
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]  # end of each tie group
-    tp_t, seen_t = tp[:, last], seen[:, last]
-    positives = tp[:, -1:]
+    s, yy = score[order], y[order].astype(bool)
+    seen = np.cumsum(weights[:, order], axis=1, dtype=np.float32)  # accounts reviewed so far
+    at = np.flatnonzero(yy)  # positives' places in the ranking
+    rows = np.arange(weights.shape[0])
+    if at.size == 0:
+        nan = np.full(weights.shape[0], np.nan)
+        return {"average_precision": nan, "f1": nan, "recall_at_budget": nan}
+    tp = np.cumsum(weights[:, order[at]], axis=1, dtype=np.float64)  # positives found so far
+    positives = tp[:, -1]
+    # average precision: one step per tie group holding a positive, read at the group's end
+    group_end = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
+    ends = np.unique(group_end[np.searchsorted(group_end, at)])
+    found = np.searchsorted(at, ends, side="right") - 1  # last positive up to each end
+    tp_end, seen_end = tp[:, found], seen[:, ends].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(seen_t > 0, tp_t / seen_t, 1.0)
-        recall = tp_t / positives
-        gain = np.diff(np.c_[np.zeros((w.shape[0], 1)), recall], axis=1)
+        precision = np.where(seen_end > 0, tp_end / seen_end, 1.0)
+        gain = np.diff(np.c_[np.zeros(len(rows)), tp_end], axis=1) / positives[:, None]
         ap = np.sum(gain * precision, axis=1)
-        flagged = s >= threshold
-        tp_f = (w * (yy & flagged)).sum(axis=1, dtype=np.float64)
-        pred = (w * flagged).sum(axis=1, dtype=np.float64)
-        f1 = np.where(pred + positives[:, 0] > 0, 2 * tp_f / (pred + positives[:, 0]), 0.0)
-        # the budget counts reviewed accounts, drawn copies included, in ranking order
-        fits = (seen <= budget).sum(axis=1) - 1
-        tp_b = np.where(fits >= 0, tp[np.arange(w.shape[0]), np.maximum(fits, 0)], 0.0)
-        at_budget = tp_b / positives[:, 0]
-    none = positives[:, 0] == 0
+        # F1 at the threshold: the flagged accounts are a prefix of the ranking
+        k = int(np.searchsorted(-s, -threshold, side="right"))
+        pred = seen[:, k - 1].astype(np.float64) if k else np.zeros(len(rows))
+        kp = int(np.searchsorted(at, k))  # positives within the prefix
+        tp_f = tp[:, kp - 1] if kp else np.zeros(len(rows))
+        f1 = np.where(pred + positives > 0, 2 * tp_f / (pred + positives), 0.0)
+        # recall at budget: the longest prefix of the resample that fits the budget
+        fits = np.array([np.searchsorted(seen[r], budget, side="right") for r in rows])
+        fp = np.searchsorted(at, fits)  # positives within it
+        tp_b = np.where(fp > 0, tp[rows, np.maximum(fp - 1, 0)], 0.0)
+        at_budget = tp_b / positives
+    none = positives == 0
     ap[none], f1[none], at_budget[none] = np.nan, np.nan, np.nan
     return {"average_precision": ap, "f1": f1, "recall_at_budget": at_budget}
 
