@@ -108,7 +108,7 @@ def test_test_labels_do_not_reach_fitting_or_thresholds(tiny_dataset, tmp_path):
     stay the same; only the test metrics move."""
     exp = experiment(tmp_path)
     split = temporal_split(tiny_dataset)
-    runs, _, _ = evaluate_dataset(exp, tiny_dataset, seed=0)
+    runs, *_ = evaluate_dataset(exp, tiny_dataset, seed=0)
     lt = tiny_dataset.labels.transactions
     test_ids = tiny_dataset.transactions.loc[
         tiny_dataset.transactions["ts"] >= split.validation_end, "txn_id"]
@@ -116,7 +116,7 @@ def test_test_labels_do_not_reach_fitting_or_thresholds(tiny_dataset, tmp_path):
                                                ~lt["is_suspicious"].astype(bool),
                                                lt["is_suspicious"].astype(bool)))
     changed = replace(tiny_dataset, labels=replace(tiny_dataset.labels, transactions=flipped))
-    again, _, _ = evaluate_dataset(exp, changed, seed=0)
+    again, *_ = evaluate_dataset(exp, changed, seed=0)
     for a, b in zip(runs, again, strict=True):
         assert a.threshold == b.threshold
         pd.testing.assert_series_equal(a.validation_scores, b.validation_scores)

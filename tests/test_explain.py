@@ -238,7 +238,7 @@ def test_report_has_an_alerts_section_with_pictures_and_reasons(tiny_dataset):
     exp = Experiment.model_validate({"name": "t", "dataset": "unused", "checkpoints": 1,
                                      "detectors": [{"name": "rules"},
                                                    {"name": "shared_beneficiary"}]})
-    runs, split, _ = evaluate_dataset(exp, tiny_dataset, 0)
+    runs, split, *_ = evaluate_dataset(exp, tiny_dataset, 0)
     metrics = {"detectors": {r.key: r.metrics for r in runs}}
     views = alerts_html(tiny_dataset, split.end, metrics,
                         {r.key: r.test_scores for r in runs},

@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 
 from finlab.schema import Dataset
+from finlab.truth import suspicious_accounts
 
 LEAK_AUC_LIMIT = 0.55
+#: the step, in days, at which the probe sees time
+TIME_STEP_DAYS = 14
 
 
 @dataclass
@@ -32,12 +35,6 @@ class AuditResult:
     @property
     def passed(self) -> bool:
         return not self.problems
-
-
-def suspicious_accounts(ds: Dataset) -> pd.Index:
-    """Accounts that play a role in a suspicious case (look-alikes excluded)."""
-    la = ds.labels.accounts
-    return pd.Index(la.loc[la["case_id"].notna(), "account_id"].unique())
 
 
 def check_labels(ds: Dataset, result: AuditResult) -> None:
@@ -76,7 +73,7 @@ def check_labels(ds: Dataset, result: AuditResult) -> None:
                        .rename("accounts").to_frame())
     result.shares = {
         "suspicious_transactions": float(lt["is_suspicious"].mean()) if len(lt) else 0.0,
-        "suspicious_accounts": float(len(suspicious_accounts(ds)) / max(len(ds.accounts), 1)),
+        "suspicious_accounts": float(len(suspicious_accounts(ds.labels)) / max(len(ds.accounts), 1)),
     }
 
 
@@ -84,6 +81,9 @@ def account_artefacts(ds: Dataset) -> pd.DataFrame:
     """Per account, artefacts that should carry no behaviour: id values, row positions, missing
     values, which tables it appears in. (Nothing here depends on how active an account is.)"""
     acc = ds.accounts[["account_id", "party_id", "opened_at"]].copy()
+    start = ds.transactions["ts"].min().floor("D") if len(ds.transactions) else None
+    opened_day = ((acc["opened_at"] - start) / pd.Timedelta(days=1)).to_numpy() \
+        if start is not None else np.zeros(len(acc))
     party_row = pd.Series(np.arange(len(ds.parties)), index=ds.parties["party_id"])
     nulls = ds.parties.set_index("party_id").isna().sum(axis=1)
     return pd.DataFrame({
@@ -95,16 +95,24 @@ def account_artefacts(ds: Dataset) -> pd.DataFrame:
         "in_parties": acc["party_id"].isin(ds.parties["party_id"]).astype(int).to_numpy(),
         "opened_second": acc["opened_at"].dt.second.to_numpy(),
         "account_nulls": ds.accounts.isna().sum(axis=1).to_numpy(),
+        "opened_day": opened_day,  # time: when the account opened, against the period
     }, index=pd.Index(acc["account_id"].to_numpy(), name="account_id"))
 
 
 def transaction_artefacts(ds: Dataset) -> pd.DataFrame:
     """Per transaction, artefacts that should carry no behaviour: id value, timestamp
-    granularity (second of the minute), precision beyond cents, missing values."""
+    granularity (second of the minute), precision beyond cents, missing values, and time itself:
+    row position and day of the period, by fortnight (`TIME_STEP_DAYS`). A suspicious share that
+    drifts over the period makes time alone predict suspicion; at a finer step the probe would
+    also find the days on which single cases happen to be busy, which is behaviour."""
     tx = ds.transactions
     ts = tx["ts"]
     amount = tx["amount"].to_numpy()
+    day = ((ts - ts.min().floor("D")) // pd.Timedelta(days=1)).to_numpy() if len(tx) else 0
+    steps = max(int(np.max(day, initial=0)) // TIME_STEP_DAYS + 1, 1)
     return pd.DataFrame({
+        "row_position": np.floor(np.arange(len(tx)) * steps / max(len(tx), 1)),
+        "day_of_period": np.asarray(day) // TIME_STEP_DAYS,
         "txn_id_value": tx["txn_id"].astype(np.float64).to_numpy(),
         "second_of_minute": ts.dt.second.to_numpy(),
         "microseconds": ts.dt.microsecond.to_numpy(),
@@ -145,7 +153,7 @@ def leakage_probe(ds: Dataset, seed: int = 0) -> dict[str, float]:
     """Cross-validated ROC AUC of classifiers that see only artefacts (0.5 = no leak), one for
     accounts (suspicious role or not) and one for transactions (suspicious or not)."""
     acc = account_artefacts(ds)
-    y_acc = acc.index.isin(suspicious_accounts(ds)).astype(int)
+    y_acc = acc.index.isin(suspicious_accounts(ds.labels)).astype(int)
     tx = transaction_artefacts(ds)
     flagged = ds.labels.transactions.set_index("txn_id")["is_suspicious"]
     y_tx = flagged.reindex(tx.index).fillna(False).to_numpy(int)

@@ -144,6 +144,9 @@ class Scenario(StrictModel):
     )
     behaviours: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     typologies: list[TypologySpec] = Field(default_factory=list)
+    prevalence_trend: float | None = Field(
+        None, gt=0, le=100, description="suspicious activity of long-running typologies grows by "
+        "this factor over the period (2.0 doubles it); none keeps the share level")
     observed_labels: ObservedLabels | None = Field(
         None, description="also write labels/observed.parquet with noisy, delayed labels")
 

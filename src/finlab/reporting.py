@@ -19,6 +19,7 @@ import pandas as pd
 
 from finlab.io import atomic_file
 from finlab.schema import Labels
+from finlab.truth import account_label
 
 NA = "n/a"
 FIGSIZE = (7.0, 4.0)
@@ -156,7 +157,7 @@ def colors(names: list[str]) -> dict[str, Any]:
 
 def account_truth(labels: Labels) -> pd.Series:
     """Each labelled account's true role as "typology:role", indexed by account id."""
-    la = labels.accounts.drop_duplicates("account_id").set_index("account_id")
+    la = account_label(labels)
     return la["typology"].astype(str) + ":" + la["role"].astype(str)
 
 

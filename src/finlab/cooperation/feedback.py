@@ -16,6 +16,7 @@ import pandas as pd
 
 from finlab.rng import generator, hash_uniform, opaque_ids, stable_key
 from finlab.schema import Dataset, Labels
+from finlab.truth import suspicious_accounts
 
 FLOW = "ocse_payments"
 FACILITATOR_ROLES = ("facilitator", "collector", "intermediary")
@@ -35,12 +36,6 @@ def offenders(labels: Labels, per_case: bool = False) -> pd.DataFrame:
     out = out[out["side"] != ""]
     keys = ["account_id", "case_id"] if per_case else "account_id"
     return out.drop_duplicates(keys).reset_index(drop=True)
-
-
-def suspicious_accounts(labels: Labels) -> pd.Index:
-    """Accounts with a role in any suspicious case (what an STR can convert into)."""
-    la = labels.accounts
-    return pd.Index(la.loc[la["case_id"].notna(), "account_id"].unique())
 
 
 def investigate(str_txns: pd.DataFrame, labels: Labels, *, recall: float, noise: float,

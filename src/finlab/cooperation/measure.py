@@ -9,20 +9,12 @@ import pandas as pd
 
 from finlab.cooperation import feedback as fb
 from finlab.cooperation.simulate import LevelRun
-from finlab.cooperation.views import first_seen
+from finlab.truth import first_suspicious_time, look_alike_class, suspicious_accounts
 
 #: the headline numbers compared across levels (all: higher is better, except days and FPs)
 HEADLINE = ("offender_recall", "sender_recall", "facilitator_recall", "offender_precision",
             "average_precision", "median_days_to_detection", "networks_found",
             "network_coverage", "str_conversion_rate")
-
-
-def first_illicit(world) -> pd.Series:
-    """Per account: the time of its first suspicious payment (either end)."""
-    lt = world.labels.transactions
-    bad = lt.loc[lt["is_suspicious"].astype(bool), "txn_id"]
-    tx = world.transactions
-    return first_seen(tx.loc[tx["txn_id"].isin(bad), ["ts", "src_account", "dst_account"]])
 
 
 def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict:
@@ -32,7 +24,7 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
     from sklearn.metrics import average_precision_score
 
     world = run.world
-    first = first_illicit(world)
+    first = first_suspicious_time(world)
     off = fb.offenders(world.labels)
     new = pd.Index(run.new_accounts, dtype=np.int64)  # opened after listing: judged apart
     off = off[off["account_id"].isin(first.index[first < end]) & ~off["account_id"].isin(new)]
@@ -50,11 +42,8 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
     named = pd.Index(strs["account_id"]).union(pd.Index(listed["account_id"]))
     cases = off["case_id"].unique()
     found = facs.loc[facs["account_id"].isin(named), "case_id"].unique()
-    la = world.labels.accounts
-    decoys = la[la["case_id"].isna() & la["role"].astype(str).str.startswith("decoy:")]
-    decoys = decoys[~decoys["account_id"].isin(fb.suspicious_accounts(world.labels))]
-    decoys = decoys.drop_duplicates("account_id")  # a look-alike that is also an offender is not
-    reported = decoys["account_id"].isin(strs["account_id"]).to_numpy()
+    decoys = look_alike_class(world.labels)  # a look-alike that is also an offender is not one
+    reported = decoys.index.isin(strs["account_id"])
     return {
         "offenders": len(off),
         "offenders_after_warmup": int((first.reindex(off["account_id"]) >= start).sum()),
@@ -69,10 +58,10 @@ def level_metrics(run: LevelRun, start: pd.Timestamp, end: pd.Timestamp) -> dict
         "networks_found": float(np.isin(cases, found).mean()) if cases.size else None,
         "network_coverage": _network_coverage(world.labels, off["account_id"], detected.index),
         "str_conversion_rate": _mean(
-            strs["account_id"].isin(fb.suspicious_accounts(world.labels)).to_numpy()),
+            strs["account_id"].isin(suspicious_accounts(world.labels)).to_numpy()),
         "decoy_false_positive_rate": {
-            str(c).removeprefix("decoy:"): float(g.mean())
-            for c, g in pd.Series(reported).groupby(decoys["role"].astype(str).to_numpy())},
+            str(c): float(g.mean())
+            for c, g in pd.Series(reported).groupby(decoys.to_numpy())},
         "new_accounts": int(new.size),
         "new_accounts_reported": int(new.isin(strs["account_id"]).sum()),
         "lists_sent": run.seen.get("lists_sent", 0),

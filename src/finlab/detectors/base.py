@@ -19,6 +19,7 @@ from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, as_of_time, build_ledger, ledger_features
 from finlab.registry import Configurable, Registry
 from finlab.schema import Dataset, Labels
+from finlab.truth import suspicious_accounts
 
 Level = Literal["account", "transaction"]
 
@@ -77,12 +78,6 @@ def require_labels(detector: Detector, labels: Labels | None) -> Labels:
             f"detector {detector.name!r} is supervised and the training dataset has no labels "
             "(labels/ directory); pass a labelled dataset with --train")
     return labels
-
-
-def suspicious_accounts(labels: Labels) -> np.ndarray:
-    """Account ids that play a role in a suspicious case (look-alikes are not suspicious)."""
-    la = labels.accounts
-    return la.loc[la["case_id"].notna(), "account_id"].unique()
 
 
 def account_targets(labels: Labels, ids: pd.Index) -> np.ndarray:

@@ -14,6 +14,7 @@ from finlab.features import DEFAULT_WINDOWS, as_of_time
 from finlab.io import atomic_file
 from finlab.reporting import account_truth, top_alerts
 from finlab.schema import Dataset, Labels
+from finlab.truth import Targets, period_targets
 
 SCORES = pa.schema([("id", pa.int64()), ("level", pa.string()), ("score", pa.float64())])
 
@@ -55,21 +56,11 @@ def detection_summary(scores: pd.Series, explained: pd.DataFrame, labels: Labels
 
 
 def evaluation_targets(data: Dataset, lookback_days: int = max(DEFAULT_WINDOWS),
-                       typology: str | None = None) -> tuple[pd.Series, pd.Index]:
-    """(y per account, accounts to leave out): positives are accounts in suspicious cases active
-    within the lookback before the cutoff; accounts whose only cases ended earlier are left out
-    (features as of the cutoff cannot see them, so counting them either way would mislead)."""
-    la, cases = data.labels.accounts, data.labels.cases
+                       typology: str | None = None) -> Targets:
+    """The positives of the `lookback_days` before the data's end, as `finlab run` defines a
+    period's positives (finlab.truth.period_targets): features as of the cutoff see that much."""
     cutoff = as_of_time(data)
-    recent = cases.loc[cases["last_ts"] >= cutoff - pd.Timedelta(days=lookback_days), "case_id"]
-    in_case = la[la["case_id"].notna()]
-    if typology is not None:
-        in_case = in_case[in_case["typology"].astype(str) == typology]
-    positive = pd.Index(in_case.loc[in_case["case_id"].isin(recent), "account_id"].unique())
-    stale = pd.Index(la.loc[la["case_id"].notna() & ~la["case_id"].isin(recent),
-                            "account_id"].unique()).difference(positive)
-    ids = pd.Index(data.accounts["account_id"])
-    return pd.Series(ids.isin(positive).astype(int), index=ids), stale
+    return period_targets(data, cutoff - pd.Timedelta(days=lookback_days), cutoff, typology)
 
 
 def average_precision_by_scope(scores: pd.Series, data: Dataset) -> dict[str, tuple[float, float]]:
@@ -78,14 +69,7 @@ def average_precision_by_scope(scores: pd.Series, data: Dataset) -> dict[str, tu
 
     result = {}
     for scope, typology in (("OCSE cases", "ocse_payments"), ("all cases", None)):
-        y, stale = evaluation_targets(data, typology=typology)
-        if typology is not None:  # other suspicious accounts are neither hits nor misses here
-            _, others_stale = evaluation_targets(data)
-            la = data.labels.accounts
-            others = pd.Index(la.loc[la["case_id"].notna(), "account_id"].unique())
-            stale = stale.union(others.difference(y.index[y == 1])).union(others_stale)
-        keep = ~y.index.isin(stale)
-        y = y[keep]
+        y = evaluation_targets(data, typology=typology).y
         s = scores.reindex(y.index).fillna(scores.min())
         if y.sum() == 0:
             continue

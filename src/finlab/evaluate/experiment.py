@@ -52,6 +52,12 @@ class DetectorSpec(StrictModel):
 class SplitSpec(StrictModel):
     kind: Literal["temporal"] = "temporal"
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    views: list[Literal["inductive", "case"]] = Field(
+        default_factory=lambda: ["inductive", "case"],
+        description="also evaluate on accounts unseen in training (inductive) and on whole "
+        "networks held out (case)")
+    bootstrap: int = Field(200, ge=0, le=10_000, description="resamples for 95% intervals "
+                           "(0: none)")
 
 
 class BudgetSpec(StrictModel):
@@ -194,10 +200,13 @@ def seeded_params(spec: DetectorSpec, seed: int) -> dict:
 
 
 def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
-                     progress: Callable[[str], None] = lambda msg: None) -> list[DetectorRun]:
+                     progress: Callable[[str], None] = lambda msg: None,
+                     on_run: Callable[[DetectorRun], None] = lambda run: None) -> tuple:
     """Fit every detector on the training period, choose its threshold on validation and score
-    the test period (plus checkpoints inside it for days to detection)."""
+    the test period (plus checkpoints inside it for days to detection). Returns (runs, split,
+    budget, views); `on_run` sees each detector's run as soon as it is done."""
     from finlab.detectors import make_detector
+    from finlab.evaluate.held_out import Views
     from finlab.evaluate.metrics import (
         account_metrics,
         best_f1_threshold,
@@ -219,7 +228,8 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
     budget = max(1, round(exp.budget.alerts_per_month * test_days / 30))
     step = (split.end - split.validation_end) / exp.checkpoints
     checkpoints = [split.validation_end + step * (j + 1) for j in range(exp.checkpoints - 1)]
-    views = [until(ds, c).without_labels() for c in checkpoints]
+    cut_views = [until(ds, c).without_labels() for c in checkpoints]
+    views = Views.prepare(exp, ds, split, seed, test_targets, budget)
     runs = []
     for spec in exp.detectors:
         progress(f"{spec.key} (seed {seed}): fit on the training period")
@@ -233,7 +243,7 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
         progress(f"{spec.key} (seed {seed}): score the test period")
         test_scores = det.score(test)
         detected_at = pd.Series(dtype="datetime64[ns, UTC]")
-        for c, view in zip([*checkpoints, split.end], [*views, test], strict=True):
+        for c, view in zip([*checkpoints, split.end], [*cut_views, test], strict=True):
             s = test_scores if view is test else det.score(view)
             elapsed = (c - split.validation_end).total_seconds() / 86_400
             k = max(1, round(exp.budget.alerts_per_month * elapsed / 30))
@@ -245,14 +255,20 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
         transaction = transaction_metrics(test_scores, test_txns, test_targets.y.index, budget,
                                           det.level, threshold if det.level == "account" else None)
         metrics = {"account": account, "transaction": transaction, "case": case}
+        views.add(metrics, test_scores, threshold, detected_at)
+        if views.case is not None:
+            progress(f"{spec.key} (seed {seed}): networks held out (case split)")
+            views.add_case_split(metrics, make_detector(spec.name, seeded_params(spec, seed)))
         top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
         runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,
                                 det.explain(test, top_ids), time.perf_counter() - start))
-    return runs, split, budget
+        on_run(runs[-1])
+    return runs, split, budget, views.as_dict()
 
 
 def aggregate(per_seed: list[dict]) -> dict:
-    """Mean and spread over seeds for numbers; one seed stays as it is."""
+    """Mean, spread and each seed's value over seeds for numbers (intervals: each seed's); one
+    seed stays as it is."""
     if len(per_seed) == 1:
         return per_seed[0]
 
@@ -260,11 +276,14 @@ def aggregate(per_seed: list[dict]) -> dict:
         first = values[0]
         if isinstance(first, dict):
             return {k: merge([v.get(k) for v in values]) for k in first}
+        if any(isinstance(v, list) for v in values):
+            return {"per_seed": values}
         nums = [v for v in values if isinstance(v, int | float) and v is not None]
         if len(nums) != len(values):
             return None if not nums else {"mean": float(np.mean(nums)),
-                                          "std": float(np.std(nums)), "n": len(nums)}
-        return {"mean": float(np.mean(nums)), "std": float(np.std(nums))}
+                                          "std": float(np.std(nums)), "n": len(nums),
+                                          "per_seed": values}
+        return {"mean": float(np.mean(nums)), "std": float(np.std(nums)), "per_seed": values}
 
     return merge(per_seed)
 
@@ -366,6 +385,7 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     (out / "scores").mkdir(parents=True, exist_ok=True)
     runs: list[DetectorRun] = []
     split = budget = notes = None
+    first_split = views = None
     for seed in exp.seeds:
         ds = load_data(exp, base, out, seed, dataset, progress)
         if notes is None:  # the first seed's data stands for all: the same format every time
@@ -373,14 +393,19 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
             if notes["missing"]:
                 progress(f"data notes: {len(notes['features_left_out'])} features left out, "
                          f"lacking {', '.join(m['field'] for m in notes['missing'])}")
-        seed_runs, split, budget = evaluate_dataset(exp, ds, seed, progress)
+        seed_runs, split, budget, seed_views = evaluate_dataset(exp, ds, seed, progress)
+        if first_split is None:
+            first_split, views = split, seed_views
+        del ds  # the next seed's data replaces it; the first stays as first_ds for the report
         runs.extend(seed_runs)
     keys = [d.key for d in exp.detectors]
     metrics = {
         KEY: "run",
         "experiment": exp.name,
-        "split": split.as_dict(),
+        "split": first_split.as_dict(),
+        "report_seed": exp.seeds[0],
         "budgets": {"alerts_per_month": exp.budget.alerts_per_month, "test_alerts": budget},
+        "views": views,
         "seeds": exp.seeds,
         "data_notes": notes,
         "detectors": {k: aggregate([r.metrics for r in runs if r.key == k]) for k in keys},
@@ -390,12 +415,12 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     for key, r in first.items():
         write_atomic(scores_table(r.test_scores, r.detector.level),
                      inside(out / "scores", f"{safe_name(key, 'detector label')}.parquet"))
+    # the curves, alerts and their pages are the first seed's: its scores with its own data
     curves, alerts = {}, []
-    ds_labels = ds.labels
-    from finlab.evaluate.splits import period_targets
+    from finlab.truth import period_targets
 
-    targets = period_targets(ds, split.validation_end, split.end)
-    truth = account_truth(ds_labels)
+    targets = period_targets(first_ds, first_split.validation_end, first_split.end)
+    truth = account_truth(first_ds.labels)
     for key, r in first.items():
         s = r.test_scores.reindex(targets.y.index).fillna(r.test_scores.min())
         curves[key] = {"y": targets.y.to_numpy(), "score": s.to_numpy()}
@@ -403,11 +428,11 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     from finlab.explain.alerts import alerts_html
 
     progress("drawing the top alerts")
-    views = alerts_html(first_ds, split.end, metrics,
+    pages = alerts_html(first_ds, first_split.end, metrics,
                         {k: r.test_scores.reindex(targets.y.index) for k, r in first.items()},
                         {k: r.explanations for k, r in first.items()})
     write_report(out / "report.html", clean(metrics), curves,
                  pd.concat(alerts, ignore_index=True), title=f"finlab: {exp.name}",
-                 alert_views=views)
+                 alert_views=pages)
     return runs, metrics
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from finlab.evaluate.splits import Targets
+from finlab.truth import Targets
 
 
 def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:

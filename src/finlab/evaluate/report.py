@@ -44,6 +44,24 @@ ACCOUNT_COLUMNS = (
 # values
 
 
+def _interval(level: Mapping | None, key: str) -> str:
+    """" [low, high]" of a metric's 95% bootstrap interval (the first seed's when there are
+    several), or "" without one."""
+    got = ((level or {}).get("intervals") or {}).get(key)
+    if isinstance(got, Mapping):  # over seeds: each seed's interval
+        got = next((g for g in got.get("per_seed") or [] if g), None)
+    if not isinstance(got, list | tuple) or len(got) != 2 or None in got:
+        return ""
+    return f" [{got[0]:.3f}, {got[1]:.3f}]"
+
+
+#: evaluation views: (key in a detector's metrics, name, what it measures)
+VIEWS = (("account", "temporal", "test-period accounts"),
+         ("inductive", "inductive", "test-period accounts with no payment in the training period"),
+         ("case_split", "held-out networks", ("accounts of cases never seen in training, with "
+                                              "benign accounts split by account")))
+
+
 def _level(metrics: Mapping, detector: str, level: str) -> Mapping | None:
     got = (metrics.get("detectors") or {}).get(detector) or {}
     value = got.get(level)
@@ -189,8 +207,10 @@ def _split_section(metrics: Mapping) -> str:
             "<table><thead><tr><th>period</th><th>start</th><th>end</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
     if len(seeds) > 1:
-        body += _note(f"Values over {len(seeds)} seeds are shown as mean ± standard deviation; "
-                      "the curves below come from the first seed only.")
+        body += _note(f"Values over {len(seeds)} seeds are shown as mean ± standard deviation "
+                      "(each seed's value is in metrics.json); intervals, curves and alerts are "
+                      f"those of the first seed ({metrics.get('report_seed', seeds[0])}), drawn "
+                      "with that seed's own data.")
     return _section(
         "1. Split and budget",
         "Detectors are fitted on the train period, tuned on validation and scored on test; the "
@@ -248,7 +268,10 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
         cells = []
         for j, (_, key, _, _) in enumerate(columns):
             value = values[name][j]
-            text = _esc(_fmt(value, 1 if key == "median_days_to_detection" else 3))
+            level = columns[j][0]
+            text = _esc(_fmt(value, 1 if key == "median_days_to_detection" else 3)
+                        + (_interval(_level(metrics, name, "account"), key)
+                           if level == "account" else ""))
             mean = _mean_std(value)[0]
             if mean is None:
                 cells.append(f'<td class="num na">{text}</td>')
@@ -269,7 +292,48 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
         "the test period's payments instead (an account-level detector gives a payment the "
         "higher score of its payer and payee) and the last column is at case level. Higher is "
         "better except for days to detection, and the best value per column is in bold (unless "
-        "all values tie).", body)
+        "all values tie). Brackets hold 95% bootstrap intervals (positives resampled by case, "
+        "negatives by account).", body)
+
+
+def _views_section(metrics: Mapping, names: list[str]) -> str:
+    """Average precision and recall at budget of every detector in each evaluation view, side
+    by side with their intervals."""
+    shown = [v for v in VIEWS if any(_level(metrics, n, v[0]) for n in names)]
+    if len(shown) < 2:  # no view beyond the temporal one: the comparison above says it all
+        return ""
+    head = "".join(f"<th>{_esc(label)} {what}</th>" for _, label, _ in shown
+                   for what in ("AP", "recall at budget"))
+    rows = []
+    for name in names:
+        cells = []
+        for key, _, _ in shown:
+            level = _level(metrics, name, key)
+            for metric in ("average_precision", "recall_at_budget"):
+                value = (level or {}).get(metric)
+                text = _esc(_fmt(value) + _interval(level, metric))
+                na = " na" if _mean_std(value)[0] is None else ""
+                cells.append(f'<td class="num{na}">{text}</td>')
+        rows.append(f'<tr><th scope="row">{_esc(name)}</th>{"".join(cells)}</tr>')
+    info = metrics.get("views") or {}
+    facts = []
+    if isinstance(info.get("inductive"), Mapping):
+        i = info["inductive"]
+        facts.append(f"inductive: {i.get('accounts')} accounts, {i.get('positives')} positive, "
+                     f"budget {i.get('budget')}")
+    if isinstance(info.get("case"), Mapping):
+        c = info["case"]
+        parts = ", ".join(f"{p} {c[p]['cases']} cases / {c[p]['accounts']} accounts"
+                          for p in ("train", "validation", "test") if isinstance(c.get(p), Mapping))
+        facts.append(f"held-out networks: {parts}; test budget {c.get('budget')}")
+    body = (f"<table><thead><tr><th>detector</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+    body += "".join(_note(f) for f in facts)
+    how = " ".join(f"{label}: {what}." for _, label, what in shown)
+    return _section(
+        "3b. Evaluation views",
+        "The same detectors measured three ways, side by side, with 95% bootstrap intervals. "
+        + how + " A budget is the temporal one scaled to the view's share of accounts.", body)
 
 
 def _figure_section(title: str, how: str, img: str, skipped: list[str], empty: str) -> str:
@@ -387,6 +451,7 @@ def render_report(metrics: Mapping, curves: Mapping, alerts: pd.DataFrame | None
         _split_section(metrics),
         _data_notes_section(metrics),
         _comparison_section(metrics, names),
+        _views_section(metrics, names),
         _figure_section(
             "4. Precision-recall curves",
             "Each line shows the share of alerts that are truly suspicious (precision) as more "

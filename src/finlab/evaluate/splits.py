@@ -1,5 +1,5 @@
 """Temporal splits: what a detector may know at a cutoff (transactions and labels strictly
-before it), and which accounts are the targets of a period."""
+before it). Which accounts are the targets of a period is finlab.truth's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 
 from finlab.errors import InputError
 from finlab.schema import Dataset, Labels
+from finlab.truth import Targets, period_targets  # noqa: F401  (the truth lives there)
 
 
 @dataclass(frozen=True)
@@ -76,44 +77,3 @@ def involved_accounts(tx: pd.DataFrame, txn_labels: pd.DataFrame) -> pd.Index:
     bad = txn_labels.loc[txn_labels["is_suspicious"].astype(bool), "txn_id"]
     rows = tx[tx["txn_id"].isin(bad)]
     return pd.Index(np.unique(np.r_[rows["src_account"].to_numpy(), rows["dst_account"].to_numpy()]))
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Who should be found in one period: positives with their typology and first suspicious time
-    in the period; accounts left out of scoring (roles in cases not active in the period); and the
-    look-alike class of benign decoys."""
-
-    y: pd.Series  # 1/0 per account id (left-out accounts removed)
-    typology: pd.Series  # per positive account
-    case_id: pd.Series  # per positive account
-    first_seen: pd.Series  # per positive account: first suspicious transaction in the period
-    decoy: pd.Series  # per decoy account: look-alike class
-
-
-def period_targets(ds: Dataset, start: pd.Timestamp, end: pd.Timestamp) -> Targets:
-    lab = ds.labels
-    if lab is None:
-        raise InputError("evaluation needs a labelled dataset (labels/ directory)")
-    tx = ds.transactions
-    in_period = tx[(tx["ts"] >= start) & (tx["ts"] < end)]
-    lt = lab.transactions.merge(in_period[["txn_id", "ts", "src_account", "dst_account"]],
-                                on="txn_id")
-    lt = lt[lt["is_suspicious"].astype(bool)]
-    ends = pd.concat([lt[["src_account", "ts", "case_id"]].set_axis(["account_id", "ts", "case_id"],
-                                                                     axis=1),
-                      lt[["dst_account", "ts", "case_id"]].set_axis(["account_id", "ts", "case_id"],
-                                                                    axis=1)])
-    roles = lab.accounts[lab.accounts["case_id"].notna()]
-    hits = ends.merge(roles[["account_id", "case_id", "typology"]], on=["account_id", "case_id"])
-    first = hits.sort_values("ts").drop_duplicates("account_id").set_index("account_id")
-    ids = pd.Index(ds.accounts["account_id"])
-    stale = pd.Index(roles["account_id"].unique()).difference(first.index)
-    ids = ids.difference(stale)
-    y = pd.Series(ids.isin(first.index).astype(int), index=ids)
-    decoys = lab.accounts[lab.accounts["case_id"].isna() & lab.accounts["role"].astype(str)
-                          .str.startswith("decoy:")]
-    decoys = decoys[decoys["account_id"].isin(ids) & ~decoys["account_id"].isin(first.index)]
-    decoy = decoys.drop_duplicates("account_id").set_index("account_id")["role"].astype(str)
-    return Targets(y=y, typology=first["typology"].astype(str), case_id=first["case_id"],
-                   first_seen=first["ts"], decoy=decoy.str.removeprefix("decoy:"))

@@ -138,3 +138,27 @@ def pick_persons(world: World, rng: np.random.Generator, countries: list[int], n
 def country_indices(world: World, codes) -> list[int]:
     """Indices of the listed country codes that exist in this world."""
     return [world.country_index(c) for c in codes if c in world.country_codes]
+
+
+def steady_spans(rng, n: int, days: int, duration: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end days of `n` long-running activities planned over a horizon longer than the
+    observed period: each lasts a duration drawn from `duration` and starts uniformly between
+    (duration - 1) days before the period and its last day. Every one overlaps the period, and
+    the chance that one is running is the same on every day, so at any moment some are already
+    running, some start and some end, and the suspicious share stays level. Days before 0 are
+    not in the data: a case's first and last times are those of its payments inside it."""
+    length = rng.integers(duration[0], duration[1], n)
+    start = rng.integers(1 - length, days)
+    return start, start + length
+
+
+def prevalence_trend(scenario, start: np.ndarray) -> tuple[float, np.ndarray]:
+    """(log growth per 30 days, rate factor per activity) that make recurring activities starting
+    on days `start` grow by the scenario's `prevalence_trend` over the period (2.0 doubles it;
+    none keeps it level). Streams grow from their start day, so the rate is scaled back by the
+    growth before day 0 to make the factor depend on the calendar day only."""
+    trend = getattr(scenario, "prevalence_trend", None)
+    if trend is None or trend == 1:
+        return 0.0, np.ones(np.shape(start))
+    g = 30.0 * np.log(trend) / scenario.period.days
+    return g, np.exp(g * np.asarray(start, np.float64) / 30.0)

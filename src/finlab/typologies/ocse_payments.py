@@ -21,6 +21,8 @@ from finlab.typologies.base import (
     local_time,
     make_events,
     pick_persons,
+    prevalence_trend,
+    steady_spans,
 )
 from finlab.world.behaviours.base import (
     channel,
@@ -141,29 +143,40 @@ class OcsePayments(Typology):
         sig = p.activity_sigma
         activity = rng.lognormal(-0.5 * sig**2, sig, senders.size)
         monthly = rng.uniform(*p.payments_per_month, senders.size) * activity
-        start = np.where(rng.random(senders.size) < 0.3, rng.integers(-days, 1, senders.size),
-                         rng.integers(0, max(int(days * 0.7), 1), senders.size))
-        end = start + rng.integers(60, 3 * days + 60, senders.size)
+        # networks run for a while and are taken down; each sender pays within its network's run
+        case_start, case_end = steady_spans(rng, n_cases, days, (180, 540))
+        c_of = sender_case
+        start = rng.integers(case_start[c_of], case_end[c_of] - 30)
+        end = np.minimum(start + rng.integers(60, days + 60, senders.size), case_end[c_of])
+        growth = p.escalation * rng.uniform(0.5, 1.5, senders.size)
+        trend_growth, trend_rate = prevalence_trend(world.scenario, start)
         use_wallet = rng.random(senders.size) < p.remitter_share
         src_acc = payer_account(world, senders, prefer_wallet=use_wallet)
         chan = wallet_channel(world, src_acc)
         chan[rng.random(senders.size) < p.crypto_share] = channel("crypto")
         amount = p.median_amount * rng.lognormal(0, 0.3, senders.size)
-        growth = p.escalation * rng.uniform(0.5, 1.5, senders.size)
         night = rng.random(senders.size) < p.night_share / 0.7  # the night profile is ~70% night
         cover = world.vocab.codes(COVER_WORDS)
         n_blank = round(cover.size * (1 - p.cover_reference_share) / max(p.cover_reference_share, 1e-9))
         pool = np.r_[cover, np.zeros(min(n_blank, 10_000), np.int32)]
         payments = Streams.build(
             rng, src=src_acc[s_of], dst=bacc, schedule=POISSON,
-            rate=(monthly / 30.0 / b_eff)[s_of], median=amount[s_of], sigma=p.amount_sigma,
+            rate=(monthly * trend_rate / 30.0 / b_eff)[s_of], median=amount[s_of], sigma=p.amount_sigma,
             even=(rng.random(senders.size) < p.even_share)[s_of], channel=chan[s_of],
             hours=np.where(night, hours("night"), hours("evening"))[s_of], weekdays=weekdays("all"),
-            start_day=start[s_of], end_day=end[s_of], growth=growth[s_of],
+            # a payee network receives only while it runs (another network's facilitator too)
+            start_day=np.maximum(start[s_of], case_start[bcase]),
+            end_day=np.minimum(end[s_of], case_end[bcase]), growth=(growth + trend_growth)[s_of],
             amount_growth=growth[s_of], case_id=case_ids[bcase], label=label, reference_pool=pool,
         )
         streams = [payments, self._co_purchases(world, rng, senders, src_acc, start, end)]
-        streams += self._cash_out(world, rng, fac_acc, organiser, n_send, case_ids, label)
+        # a network runs while any of its senders pays: it starts and is taken down with them
+        first_day = np.full(n_cases, days, np.int64)
+        last_day = np.zeros(n_cases, np.int64)
+        np.minimum.at(first_day, sender_case, start)
+        np.maximum.at(last_day, sender_case, end)
+        streams += self._cash_out(world, rng, fac_acc, organiser, n_send, case_ids, label,
+                                  first_day, last_day)
         events = self._travel(world, rng, senders, start, case_dest[sender_case],
                               case_ids[sender_case], label)
 
@@ -195,7 +208,8 @@ class OcsePayments(Typology):
             weekdays=weekdays("all"), start_day=start[buyers] - 30, end_day=end[buyers],
         )
 
-    def _cash_out(self, world, rng, fac_acc, organiser, n_send, case_ids, label):
+    def _cash_out(self, world, rng, fac_acc, organiser, n_send, case_ids, label, first_day,
+                  last_day):
         """Facilitators forward most of the week's takings to an organiser, or draw them in cash."""
         p = self.params
         weekly = n_send * p.median_amount * np.mean(p.payments_per_month) / 4.3 * 0.7
@@ -206,7 +220,8 @@ class OcsePayments(Typology):
             rng, src=fac_acc, dst=to, rate=np.where(fwd, 1 / 7, 2 / 7),
             median=np.where(fwd, weekly, weekly / 2), sigma=0.4, even=True,
             channel=np.where(fwd, channel("transfer"), channel("cash")), hours=hours("office"),
-            weekdays=weekdays("all"), case_id=case_ids, label=label,
+            weekdays=weekdays("all"), start_day=first_day, end_day=last_day, case_id=case_ids,
+            label=label,
         )]
 
     def _travel(self, world, rng, senders, start, dest, case_of_sender, label) -> TxnBlock:
