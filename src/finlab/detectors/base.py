@@ -33,6 +33,10 @@ class Detector(Configurable):
     #: what it learns names accounts of the training world (a watchlist), so it carries over to
     #: later data of the same world, not to another world
     learns_account_ids: ClassVar[bool] = False
+    #: the optional extra (pyproject's optional-dependencies) the detector needs, and the modules
+    #: that extra brings; None for detectors that run on the default install
+    extra: ClassVar[str | None] = None
+    extra_modules: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> Detector:
         """Learn what the detector needs from a training dataset; unsupervised ones only check
@@ -58,11 +62,25 @@ class Detector(Configurable):
 DETECTORS: Registry[type[Detector]] = Registry("detector")
 
 
+def missing_extra(cls: type[Detector]) -> str | None:
+    """The install line a detector still needs (`pip install "finlab[gnn]"`), or None when its
+    extra's modules import here. Looked up without importing them, so listing stays fast."""
+    from importlib.util import find_spec
+
+    if cls.extra is None or all(find_spec(m) is not None for m in cls.extra_modules):
+        return None
+    return f'pip install "finlab[{cls.extra}]"'
+
+
 def make_detector(name: str, params: dict | None = None) -> Detector:
-    """A detector by registry name with validated parameters (unknown keys: InputError)."""
+    """A detector by registry name with validated parameters (unknown keys: InputError; a
+    detector whose optional extra is not installed: InputError naming the install line)."""
     from pydantic import ValidationError
 
     cls = DETECTORS.get(name)
+    needs = missing_extra(cls)
+    if needs is not None:
+        raise InputError(f"detector {name!r} needs the {cls.extra} extra: {needs}")
     try:
         return cls(params)
     except ValidationError as e:

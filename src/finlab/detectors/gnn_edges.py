@@ -1,0 +1,25 @@
+"""gnn_edges: a payment-level graph neural network (GIN/PNA-style with edge updates, reverse
+edges, ego flags and port numbers, after Multi-GNN), trained on sampled neighbourhoods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from finlab.detectors.base import DETECTORS
+from finlab.detectors.gnn_common import GNNDetector
+
+
+@DETECTORS.register("gnn_edges")
+class GNNEdges(GNNDetector):
+    """Graph neural network scoring each payment from its 2-hop payment neighbourhood."""
+
+    level = "transaction"
+    kind = "edges"
+
+    def seeds(self, g, suspicious, period):
+        ids = np.flatnonzero(period)
+        return ids, np.isin(g.txn_id[ids], suspicious).astype(np.int8)
+
+    def scored(self, g):
+        return np.arange(g.n_edges), pd.Index(g.txn_id)
