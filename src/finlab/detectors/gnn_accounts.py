@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from finlab.detectors.base import DETECTORS
-from finlab.detectors.gnn_common import GNNDetector
+from finlab.detectors.gnn_common import GNNDetector, GNNParams
 
 
 @DETECTORS.register("gnn_accounts")
@@ -20,6 +21,11 @@ class GNNAccounts(GNNDetector):
 
     level = "account"
     kind = "accounts"
+
+    class Params(GNNParams):
+        # far fewer accounts than payments: smaller batches and more epochs give enough steps
+        epochs: int = Field(30, ge=1, le=500)
+        batch_size: int = Field(64, ge=8, le=65_536, description="seeds per training step")
 
     def seeds(self, g, suspicious, period):
         active = np.zeros(g.n_nodes, bool)

@@ -128,6 +128,7 @@ def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
     """One line per detector entry that names no registered detector, has bad parameters or,
     where no labels exist (`labels_allowed` false), learns from labels."""
     from finlab.detectors import DETECTORS, make_detector
+    from finlab.detectors.base import missing_extra
 
     errors = []
     for i, d in enumerate(detectors):
@@ -135,6 +136,9 @@ def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
         if d.name not in DETECTORS:
             errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
                           f"{', '.join(DETECTORS.names())}")
+        elif missing_extra(DETECTORS.get(d.name)) is not None:
+            errors.append(f"{where}.name: {d.name!r} needs the {DETECTORS.get(d.name).extra} "
+                          f"extra: {missing_extra(DETECTORS.get(d.name))}")
         elif DETECTORS.get(d.name).supervised and not labels_allowed:
             errors.append(f"{where}.name: {d.name!r} learns from labels, which no party of the "
                           "cooperation simulation has; use a detector that needs none")
@@ -243,7 +247,8 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
         account = account_metrics(test_scores, test_targets, threshold, budget, detected_at)
         case = case_metrics(test_scores, test_targets, budget, detected_at)
         transaction = transaction_metrics(test_scores, test_txns, test_targets.y.index, budget,
-                                          det.level, threshold if det.level == "account" else None)
+                                          det.level, threshold if det.level == "account"
+                                          else getattr(det, "threshold_", None))
         metrics = {"account": account, "transaction": transaction, "case": case}
         top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
         runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,

@@ -83,7 +83,7 @@ def _edge_inputs(tx: pd.DataFrame, src, dst, ts, n: int) -> np.ndarray:
     amount = tx["amount_base"].to_numpy(np.float64)
     stamp = pd.DatetimeIndex(tx["ts"])
     hour = 2 * np.pi * (stamp.hour.to_numpy() + stamp.minute.to_numpy() / 60) / 24
-    weekday = 2 * np.pi * stamp.weekday.to_numpy() / 7
+    weekday = 2 * np.pi * stamp.day_of_week.to_numpy() / 7
     cols = [np.log1p(np.abs(amount)), (np.round(amount, 2) % 1 == 0),
             (np.round(amount, 2) % 100 == 0), np.sin(hour), np.cos(hour), np.sin(weekday),
             np.cos(weekday), _differs(tx, "src_country", "dst_country"),

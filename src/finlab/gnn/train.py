@@ -10,13 +10,15 @@ the loss weighs positives by `positive_weight`. Scores are logits, so the rankin
 the threshold is the best F1 on the validation period, negatives reweighted to their true share.
 
 Determinism: torch's generator is forked and seeded for the fit (weights, then nothing else draws
-from it), and the sampler draws from a numpy Generator derived from the seed, so a fit and its
-scores repeat exactly on the CPU.
+from it), the sampler draws from a numpy Generator derived from the seed, and torch runs its
+deterministic kernels while finlab trains or scores (multi-threaded gradient sums otherwise differ
+in the last bits from run to run), so a fit and its scores repeat exactly on the CPU.
 """
 
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,17 @@ class Settings:
     max_validation_negatives: int
     positive_weight: float
     seed: int
+
+
+@contextmanager
+def deterministic():
+    """torch's deterministic kernels for the duration, then the caller's setting again."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 @dataclass
@@ -85,7 +98,7 @@ def predict(net, kind: str, g: PaymentGraph, ids: np.ndarray, s: Settings, z: St
     rng = generator(s.seed, "gnn", kind, stream)
     out = np.zeros(len(ids), np.float64)
     net.eval()
-    with torch.inference_mode():
+    with deterministic(), torch.inference_mode():
         for lo in range(0, len(ids), s.score_batch_size):
             part = np.asarray(ids[lo:lo + s.score_batch_size])
             order = np.argsort(part, kind="stable")
@@ -114,7 +127,7 @@ def train(kind: str, g_train: PaymentGraph, train_ids: np.ndarray, y_train: np.n
     val_ids, val_w, yv = validation_sample(val_ids, y_val, s.max_validation_negatives, rng)
     y_of = label_lookup(train_ids, y_train)
     history, best = [], None
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), deterministic():
         torch.manual_seed(s.seed)
         net = NETWORKS[kind](g_train.node_x.shape[1], g_train.edge_x.shape[1], s.hidden, s.layers)
         opt = torch.optim.Adam(net.parameters(), lr=s.learning_rate)
@@ -186,7 +199,9 @@ def influence(net, kind: str, g: PaymentGraph, one: int, s: Settings, z: Standar
     x, edge_x, *rest = inputs
     edge_x = edge_x.clone().requires_grad_(True)
     net.eval()
-    net(x, edge_x, *rest).sum().backward()
+    with deterministic():
+        net(x, edge_x, *rest).sum().backward()
+    net.zero_grad(set_to_none=True)
     weight = (edge_x.grad * edge_x).abs().sum(1).detach().double().numpy()
     weight = weight / weight.sum() if weight.sum() > 0 else weight
     order = np.argsort(-weight, kind="stable")
