@@ -4,7 +4,8 @@
 Each run is a fresh subprocess on a generated dataset cut to its first N payments (in time):
 the first 60% of its days are the training data (`fit`, which validates on their last fifth),
 then `score` rates every payment (gnn_edges) or account (gnn_accounts) on the graph of all N.
-It prints the training and scoring seconds, the payments trained on, and the run's peak RSS.
+It prints the training and scoring seconds (wall clock, and CPU seconds, which a busy shared
+machine inflates less), the payments trained on, and the run's peak RSS.
 Needs the gnn extra (pip install -e ".[gnn]"). Run it with nice on a shared machine:
 
     finlab generate synthetic/default.yaml --out data/default     # about 6.9M payments
@@ -39,14 +40,15 @@ if rows and rows < len(ds.transactions):
     ds = replace(ds, transactions=ds.transactions.iloc[:rows])
 train = until(ds, temporal_split(ds).train_end)
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-t0 = time.perf_counter()
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+t0, c0 = time.perf_counter(), cpu()
 det = make_detector(name, params).fit(train, train.labels)
-fit_s = time.perf_counter() - t0
-t0 = time.perf_counter()
+fit_s, fit_cpu = time.perf_counter() - t0, cpu() - c0
+t0, c0 = time.perf_counter(), cpu()
 scores = det.score(ds.without_labels())
-score_s = time.perf_counter() - t0
+score_s, score_cpu = time.perf_counter() - t0, cpu() - c0
 out = {"detector": name, "transactions": len(ds.transactions), "trained_on": len(train.transactions),
-       "scored": len(scores), "fit_s": fit_s, "score_s": score_s,
+       "scored": len(scores), "fit_s": fit_s, "score_s": score_s, "fit_cpu_s": fit_cpu, "score_cpu_s": score_cpu,
        "validation_ap": [h["validation_ap"] for h in det.history_],
        "rss_after_load_mib": loaded,
        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -75,7 +77,8 @@ def main() -> None:
                 r = run_child(CHILD, MARKER, str(args.dataset), str(rows), name, args.params)
                 mine.append(r)
                 print(f"{name} run {i + 1}: {r['transactions']:,} payments ({r['trained_on']:,} "
-                      f"trained on): fit {r['fit_s']:.0f} s, score {r['score_s']:.0f} s "
+                      f"trained on): fit {r['fit_s']:.0f} s ({r['fit_cpu_s']:.0f} CPU s), score "
+                      f"{r['score_s']:.0f} s ({r['score_cpu_s']:.0f} CPU s) "
                       f"({r['scored']:,} scores), peak {r['peak_rss_mib']:,.0f} MiB "
                       f"({r['rss_after_load_mib']:,.0f} after loading)", flush=True)
             med = {k: statistics.median(r[k] for r in mine)
