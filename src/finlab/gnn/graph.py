@@ -61,11 +61,11 @@ def node_index(accounts: pd.DataFrame, tx: pd.DataFrame) -> pd.Index:
 
 def build_graph(tx: pd.DataFrame, nodes: pd.Index) -> PaymentGraph:
     """The graph of the payments `tx` on the node set `nodes` (every payment end must be in it)."""
-    order = np.lexsort((tx["txn_id"].to_numpy(), tx["ts"].to_numpy()))
-    tx = tx.iloc[order]
+    seconds = ((tx["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    order = np.lexsort((tx["txn_id"].to_numpy(np.int64), seconds))
+    tx, ts = tx.iloc[order], seconds[order]
     src = nodes.get_indexer(tx["src_account"]).astype(np.int64)
     dst = nodes.get_indexer(tx["dst_account"]).astype(np.int64)
-    ts = ((tx["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     n = len(nodes)
     edge_x = _edge_inputs(tx, src, dst, ts, n)
     node_x = _node_inputs(src, dst, tx["amount_base"].to_numpy(np.float64), n)
