@@ -25,7 +25,7 @@ import pandas as pd
 from finlab.errors import InputError
 from finlab.features.ledger import DAY, REPORTING_THRESHOLD, Ledger, build_ledger, per_category
 from finlab.features.timeline import Timeline, previous_same, window_total
-from finlab.schema import CHANNELS, Dataset
+from finlab.schema import Dataset
 
 Mode = Literal["strict", "window"]
 HOUR = 3_600
