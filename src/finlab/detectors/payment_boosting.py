@@ -4,6 +4,7 @@ published AML benchmarks (AMLworld, SAML-D) measure."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,12 @@ from pydantic import Field
 from finlab.detectors.base import DETECTORS, explanation
 from finlab.detectors.payment_common import PaymentDetector, PaymentParams
 from finlab.detectors.tabular import fit_threads, score_sensitivity
+from finlab.features.payments import OWN_COLUMNS
 from finlab.rng import generator
+
+#: the plain baseline's activity columns: payments made and received by each end before
+PLAIN_COUNTS = {f"{end}_{d}_count_{w}" for end in ("src", "dst") for d in ("out", "in")
+                for w in ("1h", "1d", "7d")} | {"pair_before"}
 from finlab.schema import Dataset, Labels
 
 
@@ -36,12 +42,18 @@ class PaymentBoosting(PaymentDetector):
         l2_regularization: float = Field(1.0, ge=0)
         positive_weight: float | None = Field(
             None, gt=0, description="weight of a suspicious payment (default sqrt(neg/pos))")
+        features: Literal["all", "plain"] = Field(
+            "all", description="all payment features, or plain: the payment's own fields and "
+            "its payer's and payee's payment counts before it (a baseline without graph "
+            "patterns)")
         seed: int = Field(0, description="seed of the model")
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> PaymentBoosting:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         frame = self.features(data)
+        if self.params.features == "plain":
+            frame = frame[[c for c in frame.columns if c in OWN_COLUMNS or c in PLAIN_COUNTS]]
         y = self.targets(data, labels, frame.index)
         p = self.params
         pos = int(y.sum())
