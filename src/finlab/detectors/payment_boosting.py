@@ -30,7 +30,8 @@ class PaymentBoosting(PaymentDetector):
     Class imbalance (laundering is well under 1% of payments): each suspicious payment weighs
     sqrt(negatives / positives) in the fit. Full balancing (the ratio itself) over-fits the few
     positives and inflates scores of look-alikes; no weighting lets trees ignore the rare class.
-    The square root sits between the two; `positive_weight` overrides it."""
+    The square root sits between the two; `positive_weight` overrides it. Large training sets
+    are cut to `max_train_rows` by sampling ordinary payments (weighted up to stay unbiased)."""
 
     supervised = True
 
@@ -46,7 +47,10 @@ class PaymentBoosting(PaymentDetector):
             "all", description="all payment features, or plain: the payment's own fields and "
             "its payer's and payee's payment counts before it (a baseline without graph "
             "patterns)")
-        seed: int = Field(0, description="seed of the model")
+        max_train_rows: int = Field(
+            200_000, ge=1000, description="above this, a seeded sample of the ordinary payments "
+            "is fitted (every suspicious one kept), each weighted up by the inverse share")
+        seed: int = Field(0, description="seed of the model and of the training sample")
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> PaymentBoosting:
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -59,13 +63,18 @@ class PaymentBoosting(PaymentDetector):
         pos = int(y.sum())
         weight = p.positive_weight or float(np.sqrt((y.size - pos) / pos))
         X = frame.to_numpy(np.float64)
+        w = np.where(y == 1, weight, 1.0)
+        if y.size > p.max_train_rows:  # keep every positive, sample the rest, weigh them up
+            share = (p.max_train_rows - pos) / (y.size - pos)
+            keep = (y == 1) | (generator(p.seed, "payment_boosting.sample").random(y.size) < share)
+            X, y, w = X[keep], y[keep], np.where(y[keep] == 1, weight, 1.0 / share)
         self.columns_ = list(frame.columns)
         self.model_ = HistGradientBoostingClassifier(
             max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
             min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2_regularization,
             early_stopping=False, random_state=p.seed)
         with fit_threads(X.shape[0]):
-            self.model_.fit(X, y, sample_weight=np.where(y == 1, weight, 1.0))
+            self.model_.fit(X, y, sample_weight=w)
         sample = generator(p.seed, "payment_boosting.explain").choice(
             X.shape[0], size=min(X.shape[0], 20_000), replace=False)
         sample.sort()
