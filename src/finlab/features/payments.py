@@ -74,15 +74,19 @@ def payment_view(ds: Dataset, mode: Mode = "strict", horizon: int = DEFAULT_HORI
 
 def payment_features(ds: Dataset, mode: Mode = "strict", horizon: int = DEFAULT_HORIZON
                      ) -> pd.DataFrame:
-    """Every payment's features (float64 columns, indexed by txn_id in time order)."""
+    """Every payment's features (float32 columns, indexed by txn_id in time order)."""
     from finlab.features.payment_graph import pattern_features
 
     view = payment_view(ds, mode, horizon)
-    columns = own_fields(view, ds)
-    columns.update(end_activity(view))
-    columns.update(pair_history(view))
-    columns.update(pattern_features(view))
-    frame = pd.DataFrame(columns, index=pd.Index(view.txn_id, name="txn_id")).astype(np.float64)
+    names = payment_feature_names(view.timed)
+    table = np.empty((view.n, len(names)), np.float32)  # float32: 10M payments in ~3 GiB
+    at = {name: j for j, name in enumerate(names)}
+    for group in (own_fields, end_activity, pair_history, pattern_features):
+        columns = group(view, ds) if group is own_fields else group(view)
+        for name in list(columns):
+            table[:, at[name]] = columns.pop(name)
+    frame = pd.DataFrame(table, index=pd.Index(view.txn_id, name="txn_id"), columns=names,
+                         copy=False)
     frame.attrs["mode"] = mode
     frame.attrs["left_out"] = left_out_features(view.timed)
     return frame
@@ -205,10 +209,10 @@ def end_activity(view: PaymentView) -> dict[str, np.ndarray]:
                 if view.mode == "window" and (end, d) in (("src", "out"), ("dst", "in")):
                     count, total, new = count - 1, total - lg.amount, new - first
                     cp = cp - gap
-                out[f"{end}_{d}_count_{wname}"] = count
-                out[f"{end}_{d}_sum_{wname}"] = total
-                out[f"{end}_{d}_cp_{wname}"] = cp
-                out[f"{end}_{d}_new_{wname}"] = new
+                out[f"{end}_{d}_count_{wname}"] = count.astype(np.float32)
+                out[f"{end}_{d}_sum_{wname}"] = total.astype(np.float32)
+                out[f"{end}_{d}_cp_{wname}"] = cp.astype(np.float32)
+                out[f"{end}_{d}_new_{wname}"] = new.astype(np.float32)
     return {k: out[k] for k in [f"{e}_{what}_{w}" for w in view.windows for e, what in ACTIVITY]}
 
 
