@@ -136,6 +136,9 @@ def test_dates_without_time_of_day_leave_hourly_features_out(tiny_dataset):
     assert "hour_local" in left_out and "src_out_count_1h" in left_out
     assert not set(left_out) & set(f.columns)
     assert list(f.columns) == payment_feature_names(timed=False)
+    from finlab.evaluate.data_notes import data_notes
+
+    assert data_notes(daily)["payment_features_left_out"] == left_out  # said next to results
     rule = make_detector("payment_rules").fit(daily)
     rule.rules_ = rule.rules_.model_copy(update={"rules": [
         rule.rules_.rules[0].model_copy(update={"feature": "src_out_count_1h"})]})
