@@ -54,6 +54,14 @@ class Detector(Configurable):
         reason, most important first)."""
         raise NotImplementedError
 
+    def account_scores(self, data: Dataset) -> pd.Series:
+        """Scores by account_id (an account detector's own; payment detectors aggregate)."""
+        return self.score(data)
+
+    def explain_accounts(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
+        """`explain` for accounts (payment detectors explain each account's top payment)."""
+        return self.explain(data, ids)
+
     def check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise InputError(f"detector {self.name!r}: call fit() before score()")
