@@ -10,6 +10,12 @@ files (ocse + classic) on the computed features, and reports its peak RSS. Media
 
 Goals from the issue (information only, never a failure): all features for 10 million
 transactions in under 60 s on 2 cores; rules faster than 1 million transactions per second.
+
+With --payments it times the payment features instead (finlab.features.payments, one row per
+payment; goal: 10 million payments in under 3 minutes with peak memory under 8 GiB), at each of
+--rows (default 1M and 10M), in --mode strict or window:
+
+    python benchmarks/detect.py --payments --dataset data/large --rows 1000000 10000000
 """
 
 from __future__ import annotations
@@ -59,6 +65,39 @@ print("@@finlab-detect-bench@@ " + json.dumps(out))
 """
 
 
+PAYMENTS_CHILD = r"""
+import json, resource, sys, time
+import finlab
+from dataclasses import replace
+from finlab.features.payments import payment_features
+
+path, rows, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ds = finlab.load(path, labels=False)
+if rows and rows < len(ds.transactions):
+    ds = replace(ds, transactions=ds.transactions.iloc[:rows])
+t, c = time.perf_counter(), time.process_time()
+f = payment_features(ds, mode=mode)
+s, cpu = time.perf_counter() - t, time.process_time() - c
+out = {"transactions": len(f), "features": f.shape[1], "seconds": s, "cpu_seconds": cpu,
+       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+print("@@finlab-detect-bench@@ " + json.dumps(out))
+"""
+
+
+def payments_main(args) -> None:
+    print(f"machine: {machine()}")
+    for rows in args.rows:
+        runs = [run_child(PAYMENTS_CHILD, MARKER, str(args.dataset), str(rows), args.mode)
+                for _ in range(args.repeat)]
+        n = runs[0]["transactions"]
+        sec = statistics.median(r["seconds"] for r in runs)
+        mib = statistics.median(r["peak_rss_mib"] for r in runs)
+        cpu = statistics.median(r["cpu_seconds"] for r in runs)
+        print(f"payment features ({args.mode}), {n:,} payments x {runs[0]['features']}: median of "
+              f"{len(runs)} {sec:.1f} s wall, {cpu:.1f} s CPU ({n / sec:,.0f} payments/s), peak {mib:,.0f} MiB "
+              f"(goal at 10M: < 180 s, < 8,192 MiB)")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -92,12 +131,19 @@ def run_once(dataset: Path, rows: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, required=True, help="a generated dataset directory")
-    ap.add_argument("--rows", type=int, default=10_000_000, help="first N transactions (0 = all)")
+    ap.add_argument("--rows", type=int, nargs="+", default=None,
+                    help="first N transactions (0 = all); several with --payments")
+    ap.add_argument("--payments", action="store_true", help="time the payment features")
+    ap.add_argument("--mode", choices=["strict", "window"], default="strict")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the runs as JSON here")
     args = ap.parse_args()
     if not (args.dataset / "transactions.parquet").exists():
         raise SystemExit(f"{args.dataset}: not a finlab dataset (generate one first)")
+    if args.payments:
+        args.rows = args.rows or [1_000_000, 10_000_000]
+        return payments_main(args)
+    args.rows = (args.rows or [10_000_000])[0]
     print(f"machine: {machine()}")
     runs = []
     for i in range(args.repeat):

@@ -50,7 +50,8 @@ def inputs():
         },
         "detectors": {
             "rules": {"account": _level(0.3, 12.0), "transaction": _level(0.55, None),
-                      "case": {**_level(0.5, 10.0), "recall_at_budget": 0.6}},
+                      "case": {**_level(0.5, 10.0), "recall_at_budget": 0.6},
+                      "payment": {"f1": 0.45, "recall_at_budget": 0.7}},
             # several seeds: every float as mean and std
             "gradient_boosting": {
                 "account": {
@@ -104,7 +105,8 @@ def test_report_is_self_contained_and_complete(inputs, tmp_path):
 
     # missing values are shown as such, never invented
     iso = _row(page, "isolation_forest")
-    assert iso.count("n/a") == 3  # transaction level, median days and case-level recall
+    # transaction level, the two payment-level columns, median days and case-level recall
+    assert iso.count("n/a") == 5
     assert "n/a" in _row(page, "gradient_boosting")  # case level is None
     assert "n/a" not in _row(page, "rules")
     assert "0.600" in _row(page, "rules")  # case-level recall at budget
@@ -144,7 +146,7 @@ def test_report_without_any_account_level(inputs, tmp_path):
     metrics, curves, alerts = inputs
     metrics["detectors"]["isolation_forest"]["account"] = None
     page = write_report(tmp_path / "r.html", metrics, curves, alerts).read_text("utf-8")
-    assert _row(page, "isolation_forest").count("n/a") == 8  # every column
+    assert _row(page, "isolation_forest").count("n/a") == 10  # every column
     assert "No account-level results for: isolation_forest." in page
     assert page.count("data:image/png;base64,") == N_IMAGES
 

@@ -76,13 +76,17 @@ def detect(
     write_scores(scores, det.level, out_path, explained)
     secs = time.perf_counter() - start
     out.print(f"wrote {out_path}: {len(scores):,} {det.level} scores in {secs:.1f} s")
-    summary = detection_summary(scores, explained, data.labels, top)
+    summary = detection_summary(scores, explained, data.labels, top, level=det.level)
     out.print(frame_table(summary, f"top {top} by {detector}"))
     if data.labels is not None:
-        from finlab.detectors.report import average_precision_by_scope
+        from finlab.detectors.report import average_precision_by_scope, payment_average_precision
 
-        for scope, (ap, base) in average_precision_by_scope(scores, data).items():
+        by_account = scores if det.level == "account" else det.account_scores(visible)
+        for scope, (ap, base) in average_precision_by_scope(by_account, data).items():
             out.print(f"average precision ({scope}): {ap:.3f} (random: {base:.4f})")
+        if det.level == "transaction":
+            ap, base = payment_average_precision(scores, data)
+            out.print(f"average precision (payments): {ap:.3f} (random: {base:.4f})")
 
 
 def read_params(params: Path | None) -> dict:

@@ -33,9 +33,11 @@ def list_typologies(as_json: JsonOption = False) -> None:
 def list_detectors(as_json: JsonOption = False) -> None:
     """Detectors `finlab detect` can run, with their family, level and defaults."""
     from finlab.detectors import DETECTORS
+    from finlab.detectors.base import missing_extra
 
     rows = plugin_rows(DETECTORS, family=lambda c: c.family, level=lambda c: c.level,
-                       supervised=lambda c: c.supervised)
+                       supervised=lambda c: c.supervised,
+                       needs=lambda c: missing_extra(c) or "")
     print_rows(rows, as_json)
 
 

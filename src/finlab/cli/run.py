@@ -41,7 +41,8 @@ def compare(
     dirs: Annotated[list[Path], typer.Argument(help="Result directories of finlab run.")],
     level: Annotated[str, typer.Option(
         help="account, transaction (payments ranked by the higher score of payer and "
-             "payee; budget: the payments of the alerted accounts) or case")] = "account",
+             "payee; budget: the payments of the alerted accounts), case, or payment (minority F1 "
+             "at the validation threshold, recall within a budget of payments)")] = "account",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """One table of the same metrics across runs."""
@@ -71,6 +72,8 @@ def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
         raise
     out.print(frame_table(comparison([(str(out_dir), result.metrics)]),
                           f"{exp.name}: account level, test period"))
+    out.print(frame_table(comparison([(str(out_dir), result.metrics)], "payment"),
+                          f"{exp.name}: payment level, test period"))
     out.print(f"wrote {out_dir}/metrics.json, {out_dir}/scores/, {out_dir}/report.html "
               f"in {time.perf_counter() - start:.0f} s")
     return result

@@ -170,7 +170,7 @@ class Simulation:
 
         det = make_detector(self.detector_name, self.params)
         det.fit(view, view.labels)
-        return det.score(view)
+        return det.account_scores(view)
 
     def _cached(self, key, compute):
         if key not in self._cache:

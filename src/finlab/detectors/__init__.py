@@ -9,7 +9,7 @@ from finlab.detectors.base import DETECTORS, Detector, make_detector
 from finlab.detectors import (  # noqa: F401  isort: skip
     gradient_boosting, isolation_forest, logistic_regression, rules,
     dense_flow, gather_scatter, scatter_gather, shared_beneficiary, time_cycles,
-    watchlist_pagerank,
+    watchlist_pagerank, payment_boosting, payment_rules, gnn_edges, gnn_accounts,
 )
 
 __all__ = ["DETECTORS", "Detector", "make_detector"]

@@ -34,6 +34,10 @@ class Detector(Configurable):
     #: what it learns names accounts of the training world (a watchlist), so it carries over to
     #: later data of the same world, not to another world
     learns_account_ids: ClassVar[bool] = False
+    #: the optional extra (pyproject's optional-dependencies) the detector needs, and the modules
+    #: that extra brings; None for detectors that run on the default install
+    extra: ClassVar[str | None] = None
+    extra_modules: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, data: Dataset, labels: Labels | None = None) -> Detector:
         """Learn what the detector needs from a training dataset; unsupervised ones only check
@@ -51,6 +55,14 @@ class Detector(Configurable):
         reason, most important first)."""
         raise NotImplementedError
 
+    def account_scores(self, data: Dataset) -> pd.Series:
+        """Scores by account_id (an account detector's own; payment detectors aggregate)."""
+        return self.score(data)
+
+    def explain_accounts(self, data: Dataset, ids: Sequence) -> pd.DataFrame:
+        """`explain` for accounts (payment detectors explain each account's top payment)."""
+        return self.explain(data, ids)
+
     def check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise InputError(f"detector {self.name!r}: call fit() before score()")
@@ -59,11 +71,25 @@ class Detector(Configurable):
 DETECTORS: Registry[type[Detector]] = Registry("detector")
 
 
+def missing_extra(cls: type[Detector]) -> str | None:
+    """The install line a detector still needs (`pip install "finlab[gnn]"`), or None when its
+    extra's modules import here. Looked up without importing them, so listing stays fast."""
+    from importlib.util import find_spec
+
+    if cls.extra is None or all(find_spec(m) is not None for m in cls.extra_modules):
+        return None
+    return f'pip install "finlab[{cls.extra}]"'
+
+
 def make_detector(name: str, params: dict | None = None) -> Detector:
-    """A detector by registry name with validated parameters (unknown keys: InputError)."""
+    """A detector by registry name with validated parameters (unknown keys: InputError; a
+    detector whose optional extra is not installed: InputError naming the install line)."""
     from pydantic import ValidationError
 
     cls = DETECTORS.get(name)
+    needs = missing_extra(cls)
+    if needs is not None:
+        raise InputError(f"detector {name!r} needs the {cls.extra} extra: {needs}")
     try:
         return cls(params)
     except ValidationError as e:

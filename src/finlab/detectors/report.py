@@ -46,10 +46,16 @@ def write_scores(scores: pd.Series, level: str, path: Path, explained: pd.DataFr
 
 
 def detection_summary(scores: pd.Series, explained: pd.DataFrame, labels: Labels | None,
-                      top: int, reasons: int = 3) -> pd.DataFrame:
+                      top: int, reasons: int = 3, level: str = "account") -> pd.DataFrame:
     """The top ids with their score (4 digits), their leading reasons and (if known) their true
-    role, for the table `finlab detect` prints."""
-    truth = account_truth(labels) if labels is not None else None
+    role (for payments: their typology), for the table `finlab detect` prints."""
+    truth = None
+    if labels is not None and level == "transaction":
+        lt = labels.transactions.drop_duplicates("txn_id").set_index("txn_id")
+        truth = lt["typology"].astype(str).where(lt["is_suspicious"].astype(bool),
+                                                 "not suspicious")
+    elif labels is not None:
+        truth = account_truth(labels)
     frame = top_alerts(scores, explained, truth, top, reasons)
     frame["score"] = frame["score"].round(4)
     return frame
@@ -61,6 +67,15 @@ def evaluation_targets(data: Dataset, lookback_days: int = max(DEFAULT_WINDOWS),
     period's positives (finlab.truth.period_targets): features as of the cutoff see that much."""
     cutoff = as_of_time(data)
     return period_targets(data, cutoff - pd.Timedelta(days=lookback_days), cutoff, typology)
+
+
+def payment_average_precision(scores: pd.Series, data: Dataset) -> tuple[float, float]:
+    """Average precision of payment scores against the suspicious payments, and its baseline."""
+    from sklearn.metrics import average_precision_score
+
+    lt = data.labels.transactions
+    y = scores.index.isin(lt.loc[lt["is_suspicious"].astype(bool), "txn_id"])
+    return float(average_precision_score(y, scores.to_numpy())), float(y.mean())
 
 
 def average_precision_by_scope(scores: pd.Series, data: Dataset) -> dict[str, tuple[float, float]]:

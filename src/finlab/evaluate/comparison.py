@@ -12,7 +12,12 @@ from finlab.reporting import fmt
 COLUMNS = {"average_precision": "AP", "roc_auc": "ROC AUC", "f1": "F1",
            "precision_at_budget": "P@budget", "recall_at_budget": "R@budget",
            "median_days_to_detection": "days to detect"}
-LEVELS = ("account", "transaction", "case")
+LEVELS = ("account", "transaction", "case", "payment")
+#: the payment level (finlab.evaluate.payment_metrics): minority-class F1 at the validation
+#: threshold and precision/recall within a budget of payments
+PAYMENT_COLUMNS = {"average_precision": "AP", "f1": "minority F1", "precision": "precision",
+                   "recall": "recall", "precision_at_budget": "P@budget",
+                   "recall_at_budget": "R@budget", "lone_recall": "lone recall"}
 
 
 def read_metrics(d: Path) -> dict:
@@ -51,7 +56,7 @@ def comparison(results: list[tuple[str, dict]], level: str = "account"):
         for name, levels in metrics["detectors"].items():
             m = (levels or {}).get(level)
             row = {"run": run_name, "detector": name}
-            for col, heading in COLUMNS.items():
+            for col, heading in (PAYMENT_COLUMNS if level == "payment" else COLUMNS).items():
                 if level == "transaction" and col == "median_days_to_detection":
                     row["payments reviewed"] = fmt(m.get("budget") if m else None, 0)
                 else:

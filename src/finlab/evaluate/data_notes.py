@@ -125,4 +125,25 @@ def data_notes(ds: Dataset) -> dict:
         "missing": missing,
         "features_left_out": [n for n in names if n in left_out],
         "features_total": len(names),
+        "payment_features_left_out": payment_left_out(ds, missing),
     }
+
+
+#: payment features (finlab.features.payments) that say nothing when a field is lacking
+PAYMENT_GAPS = {
+    "transactions.reference": r"cover_word|payment_format",
+    "transactions.src_country / dst_country": r"cross_border|(src|dst)_country_risk",
+    "countries.risk": r"dst_country_risk",
+    "transactions.ts (time of day)": r"hour_local|\w+_1h",
+    "transactions.channel": r"channel",
+}
+
+
+def payment_left_out(ds: Dataset, missing: list[dict]) -> list[str]:
+    """Payment features left out: without time of day the hourly ones are not computed at all;
+    the others are constant where their field is lacking."""
+    from finlab.features.payments import payment_feature_names
+
+    names = payment_feature_names()
+    patterns = [re.compile(PAYMENT_GAPS[m["field"]]) for m in missing if m["field"] in PAYMENT_GAPS]
+    return [n for n in names if any(p.fullmatch(n) for p in patterns)]

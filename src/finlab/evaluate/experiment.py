@@ -62,6 +62,8 @@ class SplitSpec(StrictModel):
 
 class BudgetSpec(StrictModel):
     alerts_per_month: int = Field(50, ge=1, le=1_000_000, description="accounts analysts can review a month")
+    payments_per_month: int = Field(1000, ge=1, le=100_000_000,
+                                    description="payments analysts can review a month (payment level)")
 
 
 class Experiment(StrictModel):
@@ -134,6 +136,7 @@ def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
     """One line per detector entry that names no registered detector, has bad parameters or,
     where no labels exist (`labels_allowed` false), learns from labels."""
     from finlab.detectors import DETECTORS, make_detector
+    from finlab.detectors.base import missing_extra
 
     errors = []
     for i, d in enumerate(detectors):
@@ -141,6 +144,9 @@ def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,
         if d.name not in DETECTORS:
             errors.append(f"{where}.name: unknown detector {d.name!r}; known: "
                           f"{', '.join(DETECTORS.names())}")
+        elif missing_extra(DETECTORS.get(d.name)) is not None:
+            errors.append(f"{where}.name: {d.name!r} needs the {DETECTORS.get(d.name).extra} "
+                          f"extra: {missing_extra(DETECTORS.get(d.name))}")
         elif DETECTORS.get(d.name).supervised and not labels_allowed:
             errors.append(f"{where}.name: {d.name!r} learns from labels, which no party of the "
                           "cooperation simulation has; use a detector that needs none")
@@ -236,15 +242,15 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
         start = time.perf_counter()
         det = make_detector(spec.name, seeded_params(spec, seed))
         det.fit(train, train.labels)
-        val_scores = det.score(validation)
+        val_scores = det.account_scores(validation)
         yv = val_targets.y
         threshold = best_f1_threshold(
             yv.to_numpy(), val_scores.reindex(yv.index).fillna(val_scores.min()).to_numpy())
         progress(f"{spec.key} (seed {seed}): score the test period")
-        test_scores = det.score(test)
+        test_scores = det.account_scores(test)
         detected_at = pd.Series(dtype="datetime64[ns, UTC]")
         for c, view in zip([*checkpoints, split.end], [*cut_views, test], strict=True):
-            s = test_scores if view is test else det.score(view)
+            s = test_scores if view is test else det.account_scores(view)
             elapsed = (c - split.validation_end).total_seconds() / 86_400
             k = max(1, round(exp.budget.alerts_per_month * elapsed / 30))
             new = top_k(s.reindex(test_targets.y.index).fillna(s.min()), k).difference(
@@ -252,18 +258,45 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
             detected_at = pd.concat([detected_at, pd.Series(c, index=new)])
         account = account_metrics(test_scores, test_targets, threshold, budget, detected_at)
         case = case_metrics(test_scores, test_targets, budget, detected_at)
-        transaction = transaction_metrics(test_scores, test_txns, test_targets.y.index, budget,
-                                          det.level, threshold if det.level == "account" else None)
-        metrics = {"account": account, "transaction": transaction, "case": case}
+        payment = payment_level(exp, ds, det, split, validation, test, test_txns)
+        transaction = transaction_metrics(
+            payment.pop("scores"), test_txns, test_targets.y.index, budget, det.level,
+            threshold if det.level == "account" else payment["threshold"])
+        metrics = {"account": account, "transaction": transaction, "case": case,
+                   "payment": payment}
         views.add(metrics, test_scores, threshold, detected_at)
         if views.case is not None:
             progress(f"{spec.key} (seed {seed}): networks held out (case split)")
             views.add_case_split(metrics, make_detector(spec.name, seeded_params(spec, seed)))
         top_ids = top_k(test_scores.reindex(test_targets.y.index).dropna(), 10)
         runs.append(DetectorRun(spec.key, seed, det, threshold, val_scores, test_scores, metrics,
-                                det.explain(test, top_ids), time.perf_counter() - start))
+                                det.explain_accounts(test, top_ids), time.perf_counter() - start))
         on_run(runs[-1])
     return runs, split, budget, views.as_dict()
+
+
+def payment_level(exp: Experiment, ds: Dataset, det, split, validation: Dataset, test: Dataset,
+                  test_txns: pd.DataFrame) -> dict:
+    """Payment-level metrics of any detector (finlab.evaluate.payment_metrics), its threshold
+    chosen on the validation period's payments; "scores" holds the test payments' scores (for a
+    payment detector its own, else by txn_id of the higher-scored end)."""
+    from finlab.evaluate.metrics import best_f1_threshold, period_transactions, transaction_scores
+    from finlab.evaluate.payment_metrics import payment_classes, payment_metrics
+
+    level = det.level
+    val_txns = period_transactions(ds, split.train_end, split.validation_end)
+    raw_val = det.score(validation) if level == "transaction" else det.account_scores(validation)
+    val_score = transaction_scores(raw_val, val_txns, level)
+    threshold = best_f1_threshold(val_txns["is_suspicious"].to_numpy(int), val_score)
+    raw = det.score(test) if level == "transaction" else det.account_scores(test)
+    score = transaction_scores(raw, test_txns, level)
+    days = (split.end - split.validation_end).total_seconds() / 86_400
+    budget = max(1, round(exp.budget.payments_per_month * days / 30))
+    mode = getattr(det.params, "mode", None)
+    out = payment_metrics(score, test_txns["is_suspicious"].to_numpy(bool),
+                          payment_classes(ds, test_txns), threshold, budget, mode)
+    out["scores"] = raw
+    return out
 
 
 def aggregate(per_seed: list[dict]) -> dict:
@@ -408,12 +441,14 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
         "views": views,
         "seeds": exp.seeds,
         "data_notes": notes,
+        "feature_modes": {r.key: getattr(r.detector.params, "mode", None) for r in runs
+                          if r.seed == exp.seeds[0]},
         "detectors": {k: aggregate([r.metrics for r in runs if r.key == k]) for k in keys},
     }
     write_json_atomic(out / "metrics.json", metrics)
     first = {r.key: r for r in runs if r.seed == exp.seeds[0]}
     for key, r in first.items():
-        write_atomic(scores_table(r.test_scores, r.detector.level),
+        write_atomic(scores_table(r.test_scores, "account"),
                      inside(out / "scores", f"{safe_name(key, 'detector label')}.parquet"))
     # the curves, alerts and their pages are the first seed's: its scores with its own data
     curves, alerts = {}, []

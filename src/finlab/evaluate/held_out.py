@@ -183,7 +183,7 @@ class Views:
 
         train, blind, val, test = self.case_data
         det.fit(train, train.labels)
-        scores = det.score(blind)
+        scores = det.account_scores(blind)
         yv = val.y
         threshold = best_f1_threshold(yv.to_numpy(),
                                       scores.reindex(yv.index).fillna(scores.min()).to_numpy())

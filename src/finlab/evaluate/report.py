@@ -251,6 +251,9 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
     # (level, key in its metrics, column heading, higher is better)
     columns = [("account", *ACCOUNT_COLUMNS[0]),
                ("transaction", "average_precision", "transaction-level average precision", True),
+               ("payment", "f1", "payment-level minority F1 (validation threshold)", True),
+               ("payment", "recall_at_budget", "payment-level recall within the payment budget",
+                True),
                *(("account", *c) for c in ACCOUNT_COLUMNS[1:]),
                ("case", "recall_at_budget", "case-level recall at budget", True)]
     values = {name: [(_level(metrics, name, level) or {}).get(key)
@@ -290,7 +293,9 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
         "3. Detectors compared",
         "Each row is one detector on the test period at account level; the second column ranks "
         "the test period's payments instead (an account-level detector gives a payment the "
-        "higher score of its payer and payee) and the last column is at case level. Higher is "
+        "higher score of its payer and payee), the next two score payments natively (F1 at the "
+        "threshold chosen on validation payments, recall within the budget of payments a month) "
+        "and the last column is at case level. Higher is "
         "better except for days to detection, and the best value per column is in bold (unless "
         "all values tie). Brackets hold 95% bootstrap intervals (positives resampled by case, "
         "negatives by account).", body)

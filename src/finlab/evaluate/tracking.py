@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -119,6 +120,10 @@ def log_runs(exp, runs, metrics: dict, out: Path, report: Path, uri: str | None,
             scores = out / "scores" / f"{r.key}.parquet"
             if scores.exists() and r.seed == exp.seeds[0]:
                 mlflow.log_artifact(str(scores), "scores")
+            write_model = getattr(r.detector, "write_model", None)
+            if write_model is not None and getattr(r.detector, "fitted_", False):
+                with tempfile.TemporaryDirectory() as tmp:  # a network of its own format (torch)
+                    mlflow.log_artifact(str(write_model(Path(tmp) / f"{r.key}.pt")), "model")
             model = getattr(r.detector, "model_", None)
             if model is not None and type(model).__module__.startswith("sklearn"):
                 import mlflow.sklearn

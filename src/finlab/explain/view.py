@@ -313,9 +313,9 @@ def build_view(source: Source, account=None, *, case=None, hops: int = 2,
         det_ds = source.dataset_of(tx, cutoff) if graph_family else pop_ds
         det.fit(pop_ds, pop_ds.labels)
         visible = det_ds.without_labels()
-        scores = det.score(visible)
+        scores = det.account_scores(visible)
         explained_ids = source.account_ids[centres]
-        reasons = det.explain(visible, explained_ids)
+        reasons = det.explain_accounts(visible, explained_ids)
         if case_row is None:
             score = float(scores.get(one, np.nan))
             base = scores.reindex(population_ids).dropna().to_numpy()

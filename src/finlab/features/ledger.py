@@ -187,4 +187,5 @@ def build_ledger(ds: Dataset, as_of: pd.Timestamp | None = None, *,
         account_opened=_seconds(acc["opened_at"]),
         sectors=tuple(sectors),
         dst_sector=account_sector[dst],
+        extra={"txn_id": tx["txn_id"].to_numpy(np.int64)},
     )

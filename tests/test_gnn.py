@@ -1,0 +1,215 @@
+"""The graph neural network detectors (the `gnn` extra): graph building, a planted world, seeds,
+no test-period labels in training, explanations, and what a user without the extra sees.
+
+Without torch these tests (but the missing-extra ones) skip with one reason, unless
+FINLAB_REQUIRE_GNN=1 (set by .ci/run), where they fail: CI always runs them. The shared
+conformance suite in test_detectors.py runs over both detectors whenever the extra is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from finlab.detectors import DETECTORS, make_detector
+from finlab.detectors.base import missing_extra
+from finlab.errors import InputError
+
+GNNS = ["gnn_accounts", "gnn_edges"]
+INSTALL = 'pip install "finlab[gnn]"'
+FAST = {"hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def gnn_installed():
+    if missing_extra(DETECTORS.get("gnn_edges")) is None:
+        return
+    if os.environ.get("FINLAB_REQUIRE_GNN") == "1":
+        pytest.fail(f"the gnn extra is not installed ({INSTALL}); FINLAB_REQUIRE_GNN=1",
+                    pytrace=False)
+    pytest.skip(f"the gnn extra is not installed ({INSTALL})")
+
+
+def test_ci_has_the_extra_when_it_asks_for_it():
+    if os.environ.get("FINLAB_REQUIRE_GNN") == "1":
+        assert all(missing_extra(DETECTORS.get(n)) is None for n in GNNS)
+
+
+# --- without the extra ---------------------------------------------------------------------------
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    """An environment where torch cannot be imported (as after a plain `pip install finlab`)."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+
+
+@pytest.mark.parametrize("name", GNNS)
+def test_missing_extra_names_the_install_line(name, no_torch):
+    assert missing_extra(DETECTORS.get(name)) == INSTALL
+    with pytest.raises(InputError, match=f"detector '{name}' needs the gnn extra: "
+                       + INSTALL.replace("[", r"\[").replace("]", r"\]")):
+        make_detector(name)
+
+
+def test_missing_extra_in_the_cli(no_torch, tiny_dataset_dir, tmp_path):
+    from finlab.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["list", "detectors", "--json"])
+    assert listed.exit_code == 0
+    needs = {r["name"]: r["needs"] for r in json.loads(listed.output)}
+    assert needs["gnn_edges"] == needs["gnn_accounts"] == INSTALL
+    assert needs["gradient_boosting"] == ""
+    out = tmp_path / "s.parquet"
+    result = runner.invoke(app, ["detect", str(tiny_dataset_dir), "--detector", "gnn_edges",
+                                 "--out", str(out)])
+    assert result.exit_code == 2
+    assert INSTALL in result.output
+    assert not out.exists()
+
+
+# --- the graph ------------------------------------------------------------------------------------
+
+def test_ports_count_counterparties_in_order_of_first_contact():
+    from finlab.gnn.graph import ports
+
+    src = np.array([0, 0, 0, 0, 1, 1])
+    dst = np.array([5, 7, 5, 6, 5, 5])
+    assert ports(src, dst, 8).tolist() == [0, 1, 0, 2, 0, 0]
+    assert ports(dst, src, 8).tolist() == [0, 0, 0, 0, 1, 1]
+
+
+def test_sampling_bounds_a_hub_and_keeps_the_seeds():
+    from finlab.gnn.graph import build_graph, sample_subgraph
+    from finlab.rng import generator
+
+    n = 500
+    tx = pd.DataFrame({
+        "txn_id": np.arange(n, dtype=np.int64),
+        "ts": pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC"),
+        "src_account": np.arange(1, n + 1, dtype=np.int64), "dst_account": np.zeros(n, np.int64),
+        "amount_base": np.full(n, 10.0)})
+    nodes = pd.Index(np.arange(n + 1, dtype=np.int64))
+    g = build_graph(tx, nodes)
+    sub = sample_subgraph(g, (7, 3), generator(0, "test"), seed_edges=np.array([3]))
+    assert 3 in sub.edges[sub.seed_edges]
+    assert len(sub.edges) <= 1 + 7 + 3 * 8  # the hub adds at most 7, each leaf at most 3
+    assert (g.src[sub.edges] == sub.nodes[sub.src]).all()
+
+
+# --- with the extra -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def planted(tiny_scenario, tmp_path_factory):
+    """A tiny world whose only suspicious flows are fan-ins and cycles, over 60 days."""
+    import finlab
+    from finlab.config import TypologySpec
+    from finlab.generate import generate
+
+    sc = tiny_scenario.model_copy(update={
+        "period": tiny_scenario.period.model_copy(update={"days": 60, "window_days": 20}),
+        "typologies": [TypologySpec(name="fan_in", count=8), TypologySpec(name="cycle", count=8)],
+    })
+    out = tmp_path_factory.mktemp("planted") / "world"
+    generate(sc, out)
+    return finlab.load(out)
+
+
+@pytest.fixture(scope="module")
+def planted_split(planted):
+    from finlab.evaluate.splits import temporal_split, until
+
+    split = temporal_split(planted, (0.6, 0.2, 0.2))
+    return split, until(planted, split.train_end)
+
+
+def test_fan_in_and_cycle_payments_rank_above_chance(gnn_installed, planted, planted_split):
+    """Trained on the first 60% of days, gnn_edges ranks the test period's fan-in and cycle
+    payments well above their share, and gnn_accounts their accounts."""
+    from sklearn.metrics import average_precision_score
+
+    from finlab.evaluate.metrics import period_transactions
+    from finlab.evaluate.splits import period_targets
+
+    split, train = planted_split
+    visible = planted.without_labels()
+    test = period_transactions(planted, split.validation_end, split.end)
+    assert 0 < test["is_suspicious"].sum() < len(test)
+    edges = make_detector("gnn_edges", {**FAST, "epochs": 3}).fit(train, train.labels).score(visible)
+    y = test["is_suspicious"].to_numpy()
+    ap = average_precision_score(y, edges.reindex(test["txn_id"]).to_numpy())
+    assert ap > 3 * y.mean(), f"AP {ap:.4f} vs chance {y.mean():.4f}"
+    targets = period_targets(planted, split.validation_end, split.end)
+    accounts = make_detector("gnn_accounts", FAST).fit(train, train.labels).score(visible)
+    ya = targets.y.to_numpy()
+    ap = average_precision_score(ya, accounts.reindex(targets.y.index).to_numpy())
+    assert ap > 3 * ya.mean(), f"AP {ap:.4f} vs chance {ya.mean():.4f}"
+
+
+@pytest.mark.parametrize("name", GNNS)
+def test_a_seed_repeats_and_another_differs(name, gnn_installed, planted_split):
+    _, train = planted_split
+    visible = train.without_labels()
+    runs = [make_detector(name, {**FAST, "epochs": 1, "seed": s}).fit(train, train.labels)
+            for s in (3, 3, 4)]
+    a, b, c = (r.score(visible) for r in runs)
+    pd.testing.assert_series_equal(a, b)
+    assert not np.allclose(a.to_numpy(), c.to_numpy())
+    assert runs[0].history_ == runs[1].history_
+
+
+@pytest.mark.parametrize("name", GNNS)
+def test_test_period_labels_never_reach_training(name, gnn_installed, planted, planted_split):
+    """Fit on the training period with the full truth, test-period labels flipped, or with the
+    truth known at the cutoff: the trained network is the same."""
+    split, train = planted_split
+    lt = planted.labels.transactions
+    later = lt["txn_id"].isin(planted.transactions.loc[
+        planted.transactions["ts"] >= split.validation_end, "txn_id"]).to_numpy()
+    flipped = lt.assign(is_suspicious=np.where(later, ~lt["is_suspicious"].to_numpy(bool),
+                                               lt["is_suspicious"].to_numpy(bool)))
+    liar = replace(planted.labels, transactions=flipped)
+    honest = make_detector(name, {**FAST, "epochs": 1}).fit(train, train.labels)
+    told = make_detector(name, {**FAST, "epochs": 1}).fit(train, liar)
+    for (k, v), (k2, v2) in zip(honest.network_.state_dict().items(),
+                                told.network_.state_dict().items(), strict=True):
+        assert k == k2 and bool((v == v2).all()), k
+    assert honest.threshold_ == told.threshold_
+
+
+def test_validation_is_the_end_of_the_training_period(gnn_installed, planted_split):
+    _, train = planted_split
+    det = make_detector("gnn_edges", {**FAST, "epochs": 2}).fit(train, train.labels)
+    ts = train.transactions["ts"]
+    assert ts.min() < det.validation_cut_ < ts.max()
+    assert [h["epoch"] for h in det.history_] == [0, 1]
+    assert np.isfinite(det.threshold_)
+
+
+def test_explain_names_payments_of_the_scored_neighbourhood(gnn_installed, planted_split):
+    _, train = planted_split
+    visible = train.without_labels()
+    det = make_detector("gnn_edges", {**FAST, "epochs": 1}).fit(train, train.labels)
+    top = det.score(visible).nlargest(2).index
+    why = det.explain(visible, top)
+    assert set(why["id"]) == set(top)
+    named = why["reason"].str.extract(r"payment (-?\d+):")[0].astype(np.int64)
+    assert named.isin(visible.transactions["txn_id"]).all()
+    assert (why["weight"] >= 0).all() and why.groupby("id")["weight"].sum().le(1 + 1e-9).all()
+
+
+def test_the_model_is_written_for_mlflow(gnn_installed, planted_split, tmp_path):
+    import torch
+
+    _, train = planted_split
+    det = make_detector("gnn_accounts", {**FAST, "epochs": 1}).fit(train, train.labels)
+    saved = torch.load(det.write_model(tmp_path / "model.pt"), weights_only=False)
+    assert saved["detector"] == "gnn_accounts"
+    assert set(saved["state_dict"]) == set(det.network_.state_dict())
