@@ -19,7 +19,13 @@ ROLE_COLOURS = {
     "mule": "#d7301f", "intermediary": "#ef3b2c", "source": "#fc9272", "sink": "#67000d",
     "ordinary": "#d9d9d9",
 }
-LOOK_ALIKE = "#3182bd"
+#: one cool shade per look-alike class, so two classes in one picture stay apart
+LOOK_ALIKE_COLOURS = {
+    "family_remittance": "#3182bd", "adult_content": "#31a354", "romance_victims": "#756bb1",
+    "payroll": "#9e9ac8", "marketplace_sellers": "#74c476", "charity": "#17becf",
+    "cash_businesses": "#08519c",
+}
+LOOK_ALIKE = "#6baed6"  # a look-alike class without its own shade
 PLAIN = "#9ecae1"  # accounts when there are no labels
 GROUP = "#f0f0f0"
 TALL = 14
@@ -28,7 +34,7 @@ SHAPES = {"centre": "o", "account": "o", "folded": "s", "more": "D"}
 
 def role_colour(role: str) -> str:
     if role.startswith("decoy:"):
-        return LOOK_ALIKE
+        return LOOK_ALIKE_COLOURS.get(role.removeprefix("decoy:"), LOOK_ALIKE)
     return ROLE_COLOURS.get(role, "#fdae6b")
 
 
