@@ -73,3 +73,42 @@ def test_cases_running_before_the_period_keep_exact_labels(steady):
     assert (per_sender["min"] > start + 4 * week).any()
     assert (per_sender["max"] < end - 4 * week).any()
     assert np.isin(bad["txn_id"], lt["txn_id"]).all()
+
+
+def running_per_day(start, end, days):
+    day = np.arange(days)
+    return ((start[:, None] <= day) & (day < end[:, None])).sum(0)
+
+
+def test_spread_spans_keep_the_number_running_level_and_each_day_equally_likely():
+    from finlab.typologies.base import steady_spans
+
+    days, n = 270, 40
+    swings, mean_running = [], np.zeros(days)
+    for seed in range(200):
+        start, end = steady_spans(np.random.default_rng(seed), n, days, (180, 540))
+        assert ((end > 0) & (start < days)).all()  # every activity overlaps the period
+        running = running_per_day(start, end, days)
+        swings.append((running.min() / running.mean(), running.max() / running.mean()))
+        mean_running += running / 200
+    swings = np.array(swings)
+    # independent uniform starts swing from about 0.62 to 1.39 of the mean on these draws
+    assert swings[:, 0].min() > 0.75 and swings[:, 1].max() < 1.25, swings
+    # each start stays uniform on its own range, so on average no day is favoured
+    assert mean_running.min() / mean_running.mean() > 0.97
+    assert mean_running.max() / mean_running.mean() < 1.03
+
+
+def test_the_heaviest_activities_start_far_apart_on_their_ranges():
+    from finlab.typologies.base import steady_spans
+
+    days, n = 180, 25
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        weight = rng.lognormal(0, 1.3, n)
+        start, end = steady_spans(rng, n, days, (180, 540), weight=weight)
+        length = end - start
+        where = (start + length - 1) / (days + length - 1)  # quantile of each start on its range
+        heavy = np.sort(where[np.argsort(-weight)[:5]])
+        gaps = np.diff(np.r_[heavy, heavy[0] + 1.0])  # on the circle [0, 1)
+        assert gaps.min() > 0.09, (seed, heavy)

@@ -140,15 +140,28 @@ def country_indices(world: World, codes) -> list[int]:
     return [world.country_index(c) for c in codes if c in world.country_codes]
 
 
-def steady_spans(rng, n: int, days: int, duration: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+#: the golden-ratio step: consecutive multiples spread most evenly over [0, 1)
+GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def steady_spans(rng, n: int, days: int, duration: tuple[int, int],
+                 weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Start and end days of `n` long-running activities planned over a horizon longer than the
     observed period: each lasts a duration drawn from `duration` and starts uniformly between
     (duration - 1) days before the period and its last day. Every one overlaps the period, and
     the chance that one is running is the same on every day, so at any moment some are already
     running, some start and some end, and the suspicious share stays level. Days before 0 are
-    not in the data: a case's first and last times are those of its payments inside it."""
+    not in the data: a case's first and last times are those of its payments inside it.
+
+    The starts are spread, not independent: activity i starts at quantile q[i] of its own range,
+    where the q follow a golden-ratio sequence from a random origin, assigned in order of
+    `weight` (expected volume, heaviest first). Each start is still uniform on its own, but a
+    few dozen networks no longer bunch up, and the heaviest ones sit far apart in time."""
     length = rng.integers(duration[0], duration[1], n)
-    start = rng.integers(1 - length, days)
+    order = rng.permutation(n) if weight is None else np.argsort(-np.asarray(weight), kind="stable")
+    quantile = np.empty(n)
+    quantile[order] = np.mod(rng.random() + np.arange(n) * GOLDEN, 1.0)
+    start = 1 - length + np.floor(quantile * (days + length - 1)).astype(np.int64)
     return start, start + length
 
 

@@ -144,7 +144,8 @@ class OcsePayments(Typology):
         activity = rng.lognormal(-0.5 * sig**2, sig, senders.size)
         monthly = rng.uniform(*p.payments_per_month, senders.size) * activity
         # networks run for a while and are taken down; each sender pays within its network's run
-        case_start, case_end = steady_spans(rng, n_cases, days, (180, 540))
+        volume = np.bincount(sender_case, weights=monthly, minlength=n_cases)
+        case_start, case_end = steady_spans(rng, n_cases, days, (180, 540), weight=volume)
         c_of = sender_case
         start = rng.integers(case_start[c_of], case_end[c_of] - 30)
         end = np.minimum(start + rng.integers(60, days + 60, senders.size), case_end[c_of])
