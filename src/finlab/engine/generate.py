@@ -4,6 +4,7 @@ becomes the dataset only once every task has finished (a task that fails for goo
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,8 @@ def dask_windows(client) -> WindowRunner:
             for f in futures:
                 yield f.result()
         finally:
-            client.cancel(futures + [plan])
+            with contextlib.suppress(RuntimeError):  # the client may already be closed
+                client.cancel(futures + [plan])
     return run
 
 

@@ -70,9 +70,8 @@ class Source:
         directory only the row groups holding a wanted row are read."""
         if self.dataset is not None:
             return self.dataset.transactions[mask]
-        from finlab.schema import TRANSACTIONS
-
         from finlab.io import require_table, table_files
+        from finlab.schema import TRANSACTIONS
 
         strings = [x.name for x in TRANSACTIONS if pa.types.is_string(x.type)]
         groups = [(f, i) for f in map(pq.ParquetFile, table_files(
