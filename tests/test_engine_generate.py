@@ -100,7 +100,7 @@ def test_a_killed_worker_is_retried_and_the_bytes_do_not_change(windows_scenario
         def killing(p, sink, ws):
             parts = run(p, sink, ws)
             yield next(parts)
-            victim = sorted(client.scheduler_info()["workers"])[0]
+            victim = min(client.scheduler_info()["workers"])
             pid = client.run(os.getpid, workers=[victim])[victim]
             os.kill(pid, signal.SIGKILL)
             yield from parts
