@@ -58,3 +58,16 @@ def cluster(workers: int | None = None, scheduler: str | None = None, *,
                                   processes=processes, dashboard_address=None,
                                   silence_logs=40) as lc, distributed.Client(lc) as client:
         yield client
+
+
+@contextmanager
+def maybe_cluster(workers: int | None, scheduler: str | None) -> Iterator:
+    """A `map_tasks` on a Dask cluster when --workers or --scheduler is given, else None (the
+    command then runs its tasks in this process)."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from finlab.engine.sweeps import dask_map
+
+    with cluster(workers, scheduler) as client:
+        yield dask_map(client)
