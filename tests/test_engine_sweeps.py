@@ -3,6 +3,8 @@ one-process loop (finlab run --workers maps evaluate.experiment.run_seed the sam
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from finlab.engine import cluster
@@ -28,3 +30,26 @@ def test_seeds_as_tasks_give_the_same_results(tiny_dataset_dir, tmp_path):
         for d, h in zip(runs_d, runs_h, strict=True):
             assert d.metrics == h.metrics
             assert d.test_scores.equals(h.test_scores)
+
+
+def test_cooperation_sweep_settings_as_tasks_give_the_same_levels(tiny_dataset):
+    import cloudpickle
+
+    from finlab.cooperation.experiment import swept, sweep_levels
+    from finlab.cooperation.simulate import Settings, Simulation
+
+    sim = Simulation(tiny_dataset, "rules", {"files": ["ocse"]}, seed=0)
+    base = Settings.model_validate({"period_days": 7, "review_capacity": 3})
+    tasks = [(sim, swept(base, "review_capacity", c), ["L0", "L1"]) for c in (2, 5)]
+    here = [sweep_levels(*t) for t in tasks]
+    cloudpickle.loads(cloudpickle.dumps(sim))  # it can travel to a worker process
+    with cluster(2, processes=False) as client:
+        on_dask = dask_map(client)(sweep_levels, tasks)
+    assert measures(on_dask) == measures(here)
+
+
+def measures(levels: list[dict]) -> str:
+    """Every measure but the wall time, as text (NaN where a measure is undefined)."""
+    return json.dumps([{lv: {k: v for k, v in m.items() if k != "seconds"}
+                        for lv, m in point.items()} for point in levels], sort_keys=True,
+                      default=str)
