@@ -35,7 +35,7 @@ def test_seeds_as_tasks_give_the_same_results(tiny_dataset_dir, tmp_path):
 def test_cooperation_sweep_settings_as_tasks_give_the_same_levels(tiny_dataset):
     import cloudpickle
 
-    from finlab.cooperation.experiment import swept, sweep_levels
+    from finlab.cooperation.experiment import sweep_levels, swept
     from finlab.cooperation.simulate import Settings, Simulation
 
     sim = Simulation(tiny_dataset, "rules", {"files": ["ocse"]}, seed=0)
