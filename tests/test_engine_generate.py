@@ -12,6 +12,7 @@ import pytest
 import finlab
 from finlab.engine import ClusterError, cluster
 from finlab.engine.generate import dask_windows, generate_on
+from finlab.errors import InputError
 from finlab.generate import generate
 
 pytest.importorskip("distributed")
@@ -75,6 +76,11 @@ def test_a_memory_filesystem_url_as_out(tiny_scenario, tiny_dataset_dir, threads
     assert written.keys() == local.keys()
     assert all(written[k] == local[k] for k in local if k.endswith(".parquet"))
     assert not [p for p in fs.ls("/finlab-test") if ".finlab-tmp" in p]  # committed by a move
+    with pytest.raises(InputError, match="already exists"):  # refused before any work
+        generate(tiny_scenario, "memory://finlab-test/world")
+    fs.pipe("/finlab-test/other/file.txt", b"not finlab's")
+    with pytest.raises(InputError, match="not a finlab dataset"):
+        generate(tiny_scenario, "memory://finlab-test/other", force=True)
 
 
 def test_the_old_single_file_layout_still_loads(tiny_dataset_dir, tmp_path):

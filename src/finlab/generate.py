@@ -247,7 +247,9 @@ def generate(
     from finlab.memory import check_fits
     from finlab.outputs import check_output
 
-    if not is_url(out):
+    if is_url(out):
+        open_writer(out, force=force).check()
+    else:
         check_output(out, force=force)
     check_fits(scenario, f"scenario {scenario.name!r}")
     progress("planning the world", 0, 1)

@@ -172,7 +172,9 @@ class RemoteDatasetWriter:
         self.row_counts: dict[str, int] = {}
         self.checksums: dict[str, str] = {}
 
-    def __enter__(self) -> Self:
+    def check(self) -> None:
+        """Refuse, before any work, an output that exists (without --force) or that finlab did
+        not write."""
         self.fs, self.path = filesystem(self.out)
         if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
             marker = self.fs.get_file_info(f"{self.path}/{MANIFEST}")
@@ -182,6 +184,9 @@ class RemoteDatasetWriter:
             if marker.type != pafs.FileType.File:
                 raise InputError(f"{self.out}: exists and is not a finlab dataset; --force "
                                  "replaces only what finlab wrote")
+
+    def __enter__(self) -> Self:
+        self.check()
         parent, name = self.out.rsplit("/", 1)
         self.tmp = f"{parent}/.finlab-tmp-{name}-{secrets.token_hex(6)}"
         self.tmp_path = filesystem(self.tmp)[1]
