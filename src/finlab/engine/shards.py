@@ -33,6 +33,9 @@ from finlab.features import (
 from finlab.io import locate_table, read_table, require_table, table_files
 from finlab.schema import OBSERVABLES, TRANSACTIONS, Dataset
 
+#: payments a shard should hold at most (memory per task stays around a GiB or two)
+SHARD_ROWS = 4_000_000
+
 #: feature groups computed on the global pair graph rather than per shard
 GLOBAL_GROUPS = ("graph",)
 
@@ -147,7 +150,9 @@ def sharded(client, dataset: Path | str, *, det: Detector | None = None, shards:
     Returns (features, scores, explanations); the last two are None without a detector."""
     root = str(Path(dataset).absolute())
     parts = [str(p) for p in table_files(require_table(Path(root), "transactions"))]
-    n = shards or max(2 * len(client.scheduler_info()["workers"]), 1)
+    rows = sum(pq.read_metadata(p).num_rows for p in parts)
+    # a payment sits in up to two shards: about 2 x rows / n payments per shard
+    n = shards or max(2 * len(client.scheduler_info()["workers"]), -(-2 * rows // SHARD_ROWS), 1)
     if as_of is None:
         as_of = end_of(parts)
     scratch = Path(root).parent / f".finlab-tmp-shards-{secrets.token_hex(6)}"
