@@ -7,7 +7,8 @@ account-hash shards; throughput, peak memory per worker and the ratio to one pro
     python benchmarks/scale.py --scenario synthetic/classroom.yaml --factor 1
 
 `--factor` scales the scenario's population (persons, businesses, merchants); payments grow in
-proportion (synthetic/large.yaml: about 16.8 million payments at factor 1). Each phase is timed:
+proportion (synthetic/large.yaml: about 16.8 million payments at factor 1). Above factor 1 the
+windows are shortened by the same factor, so one window task holds as many payments as before. Each phase is timed:
 
   one process   `finlab generate` in a fresh subprocess (its own peak RSS), and the rules on the
                 loaded dataset in another (skipped above --single-max payments: one process
@@ -74,9 +75,11 @@ def scaled(scenario: str, factor: float):
 
     merchants = {k: g.model_copy(update={"count": times(g.count)})
                  for k, g in pop.merchants.items()}
+    # above factor 1, shorter windows keep the payments of one window task as they were
+    window = max(1, round(sc.period.window_days / max(factor, 1.0)))
     return sc.model_copy(update={"population": pop.model_copy(update={
         "persons": max(10, times(pop.persons)), "businesses": times(pop.businesses),
-        "merchants": merchants})})
+        "merchants": merchants}), "period": sc.period.model_copy(update={"window_days": window})})
 
 
 def one_process(phase: str, scenario: str, factor: float, out: Path) -> dict:
