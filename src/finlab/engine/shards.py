@@ -24,6 +24,7 @@ from finlab.detectors.base import Detector, cached
 from finlab.features import (
     DEFAULT_WINDOWS,
     FEATURE_GROUPS,
+    Ledger,
     build_ledger,
     check_windows,
     empty_ledger,
@@ -73,17 +74,20 @@ def shard_dataset(root: str, scratch: str, s: int, as_of: pd.Timestamp) -> Datas
     return Dataset(**small_tables(root), transactions=tx, manifest={"as_of": str(as_of)})
 
 
-def pair_edges(root: str, scratch: str, s: int, n: int, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
-    """The shard's outgoing pair graph over the last `days` before the cutoff: one row per
-    (payer, payee) with the summed amount; each payment counts once, in its payer's shard."""
-    ds = shard_dataset(root, scratch, s, as_of)
-    lg = build_ledger(ds)
-    start = lg.since(days)
-    src, dst, amount = lg.src[start:], lg.dst[start:], lg.amount[start:]
-    mine = shard_of(lg.account_id[src], n) == s
-    src, dst, amount = src[mine], dst[mine], amount[mine]
-    return pd.DataFrame({"src": src, "dst": dst, "amount": amount}).groupby(
-        ["src", "dst"], sort=True, as_index=False)["amount"].sum()
+def pair_edges(root: str, scratch: str, s: int, n: int, as_of: pd.Timestamp,
+               days: list[int]) -> list[pd.DataFrame]:
+    """The shard's outgoing pair graph over each of the last `days` before the cutoff: one row
+    per (payer, payee) with the summed amount; each payment counts once, in its payer's shard."""
+    lg = build_ledger(shard_dataset(root, scratch, s, as_of))
+    mine = shard_of(lg.account_id[lg.src], n) == s
+    graphs = []
+    for d in days:
+        keep = mine.copy()
+        keep[:lg.since(d)] = False
+        graphs.append(pd.DataFrame({"src": lg.src[keep], "dst": lg.dst[keep],
+                                    "amount": lg.amount[keep]})
+                      .groupby(["src", "dst"], sort=True, as_index=False)["amount"].sum())
+    return graphs
 
 
 def global_features(edges: pd.DataFrame, account_id: np.ndarray, as_of: int,
@@ -100,39 +104,41 @@ def global_features(edges: pd.DataFrame, account_id: np.ndarray, as_of: int,
     return pd.DataFrame(columns, index=pd.Index(account_id, name="account_id")).astype(np.float64)
 
 
-def shard_features(ds: Dataset, windows: Sequence[int], graph: pd.DataFrame) -> pd.DataFrame:
-    """Every account's features from the shard's payments plus the global graph columns, in the
+def shard_features(lg: Ledger, windows: Sequence[int], graph: pd.DataFrame) -> pd.DataFrame:
+    """Every account's features from the shard's ledger plus the global graph columns, in the
     in-memory column order (correct for the shard's own accounts)."""
     groups = [g for g in FEATURE_GROUPS.names() if g not in GLOBAL_GROUPS]
-    local = ledger_features(build_ledger(ds), windows, groups)
+    local = ledger_features(lg, windows, groups)
     frame = pd.concat([local, graph.reindex(local.index)], axis=1)
     return frame[feature_names(windows)]
 
 
 def detector_windows(det: Detector | None) -> list[tuple[int, ...]]:
-    """The feature windows a detector asks for (a rule file names its own)."""
-    sets = {tuple(DEFAULT_WINDOWS)}
+    """The feature windows a detector asks for (a rule file names its own; models and plain
+    features use the default windows); the first is the one `sharded` returns features of."""
     if det is not None and hasattr(det, "rule_sets"):
-        sets |= {tuple(rs.spec.windows) for rs in det.rule_sets()}
-    return sorted(check_windows(w) for w in sets)
+        return sorted({check_windows(rs.spec.windows) for rs in det.rule_sets()})
+    return [check_windows(DEFAULT_WINDOWS)]
 
 
 def score_shard(root: str, scratch: str, s: int, n: int, as_of: pd.Timestamp,
                 graphs: dict, det: Detector | None, top: int):
-    """One shard: its accounts' features (default windows), and with a fitted detector their
-    scores and the explanations of the shard's `top` scores."""
+    """One shard: its accounts' features (the first windows of `graphs`), and with a fitted
+    detector their scores and the explanations of the shard's `top` scores."""
     ds = shard_dataset(root, scratch, s, as_of)
-    frames = {w: shard_features(ds, w, graphs[w]) for w in graphs}
-    ids = frames[tuple(DEFAULT_WINDOWS)].index.to_numpy()
-    mine = shard_of(ids, n) == s
+    lg = build_ledger(ds)
+    frames = {w: shard_features(lg, w, graphs[w]) for w in graphs}
+    first = frames[next(iter(frames))]
+    mine = shard_of(first.index.to_numpy(), n) == s
     scores = explained = None
-    if det is not None:
-        for w, frame in frames.items():  # the detector finds them where features_for looks
+    if det is not None:  # the detector finds ledger and features where ledger_for/features_for look
+        cached(ds, ("ledger",), lambda: lg)
+        for w, frame in frames.items():
             cached(ds, ("features", w), lambda frame=frame: frame)
         all_scores = det.score(ds)
         scores = all_scores[shard_of(all_scores.index.to_numpy(), n) == s]
         explained = det.explain(ds, scores.nlargest(top).index)
-    return frames[tuple(DEFAULT_WINDOWS)][mine], scores, explained
+    return first[mine], scores, explained
 
 
 def end_of(parts: list[str]) -> pd.Timestamp:
@@ -145,8 +151,8 @@ def end_of(parts: list[str]) -> pd.Timestamp:
 
 def sharded(client, dataset: Path | str, *, det: Detector | None = None, shards: int = 0,
             top: int = 10, as_of: pd.Timestamp | None = None):
-    """Features of every account of a dataset directory (default windows), and with a fitted
-    detector its scores and top explanations, computed in shards on `client`'s workers.
+    """Features of every account of a dataset directory (default windows; with a detector,
+    the first windows it asks for), and with a fitted detector its scores and top explanations, computed in shards on `client`'s workers.
     Returns (features, scores, explanations); the last two are None without a detector."""
     root = str(Path(dataset).absolute())
     parts = [str(p) for p in table_files(require_table(Path(root), "transactions"))]
@@ -162,11 +168,13 @@ def sharded(client, dataset: Path | str, *, det: Detector | None = None, shards:
         accounts = small_tables(root)["accounts"]["account_id"].to_numpy(np.int64)
         account_id = np.sort(accounts)
         cutoff = int(as_of.timestamp())
+        wanted = detector_windows(det)
+        per_shard = client.gather(client.map(
+            pair_edges, [root] * n, [str(scratch)] * n, range(n), n=n, as_of=as_of,
+            days=[max(w) for w in wanted], pure=False, retries=2))
         graphs = {}
-        for w in detector_windows(det):
-            edges = pd.concat(client.gather(client.map(
-                pair_edges, [root] * n, [str(scratch)] * n, range(n), n=n, as_of=as_of,
-                days=max(w), pure=False, retries=2)), ignore_index=True)
+        for i, w in enumerate(wanted):
+            edges = pd.concat([g[i] for g in per_shard], ignore_index=True)
             edges = edges.groupby(["src", "dst"], sort=True, as_index=False)["amount"].sum()
             graphs[w] = global_features(edges, account_id, cutoff, w)
         # sent once to every worker, as data (a dict keyed by tuples would read as tasks)
