@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,11 +272,13 @@ def generate(
         total = len(p.windows)
         progress("writing transactions", 0, total)
         runner = run_windows or threaded_windows(threads)
-        for i, part in enumerate(runner(p, writer.sink(), p.windows)):
-            for rel, (rows, digest) in part.files.items():
-                writer.record(rel, rows, digest)
-            tally.add_flagged(part.case_id, part.ts)
-            progress("writing transactions", i + 1, total)
+        # closed before the writer cleans up on an error, so no task writes after that
+        with closing(runner(p, writer.sink(), p.windows)) as parts:
+            for i, part in enumerate(parts):
+                for rel, (rows, digest) in part.files.items():
+                    writer.record(rel, rows, digest)
+                tally.add_flagged(part.case_id, part.ts)
+                progress("writing transactions", i + 1, total)
         cases = case_table(p, tally)
         writer.write("labels/cases", to_arrow(cases, storage_schema(CASE_LABELS)))
         if scenario.observed_labels is not None:

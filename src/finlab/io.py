@@ -256,11 +256,16 @@ def read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
     a truncated, empty or foreign file is one line naming it."""
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
     source = path if path.is_dir() else path.with_suffix(".parquet")
-    try:
-        table = pq.read_table(source, read_dictionary=strings)
-    except (pa.ArrowException, OSError) as e:
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{source}: not a readable Parquet file ({why})") from None
+    tables = []
+    for part in table_files(source) if source.is_dir() else [source]:  # parts in order
+        try:
+            tables.append(pq.read_table(part, read_dictionary=strings))
+        except (pa.ArrowException, OSError) as e:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"{part}: not a readable Parquet file ({why})") from None
+    if not tables:
+        raise InputError(f"{source}: no Parquet parts in this directory")
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise InputError(f"{source}: lacks column(s) {', '.join(missing)}; is this a finlab "

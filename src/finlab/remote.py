@@ -52,9 +52,14 @@ class PartSink:
         """Write `data` to `rel` inside the root (replacing it: a retried task writes the same
         bytes again) and return its SHA-256."""
         fs, base = filesystem(self.root)
-        path = posixpath.join(base, rel) if is_url(self.root) else str(Path(base) / rel)
-        fs.create_dir(posixpath.dirname(path) if is_url(self.root) else str(Path(path).parent),
-                      recursive=True)
+        if is_url(self.root):
+            path = posixpath.join(base, rel)
+            fs.create_dir(posixpath.dirname(path), recursive=True)
+        else:  # never recreate a local root that was removed (a run ended under a late task)
+            if not Path(base).is_dir():
+                raise FileNotFoundError(f"{base}: the output being written is gone")
+            path = str(Path(base) / rel)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         with fs.open_output_stream(path) as f:
             f.write(data)
         return hashlib.sha256(data).hexdigest()
