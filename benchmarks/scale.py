@@ -44,7 +44,7 @@ GOAL_GENERATE_RSS = 4 * GiB  # per worker, 100 million payments
 GOAL_SCORE_RSS = 8 * GiB
 
 SINGLE = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from scale import scaled
@@ -58,8 +58,8 @@ else:
     from finlab.detectors import make_detector
     ds = finlab.load(out, labels=False, verify=False).without_labels()
     make_detector("rules", {}).fit(ds).score(ds)
-print(json.dumps({"seconds": time.perf_counter() - start,
-                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+from scale import peak_rss
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss": peak_rss()}))
 """
 
 
@@ -90,10 +90,18 @@ def one_process(phase: str, scenario: str, factor: float, out: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes, since it started its program: VmHWM
+    (ru_maxrss would include the parent's memory at fork time)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def worker_peaks(client) -> list[int]:
     """Each worker process's peak resident set size, in bytes."""
-    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return sorted(peaks.values())
+    return sorted(client.run(peak_rss).values())
 
 
 def on_dask(phase: str, scenario: str, factor: float, out: Path, workers: int) -> dict:
