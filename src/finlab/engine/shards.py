@@ -145,8 +145,11 @@ def end_of(parts: list[str]) -> pd.Timestamp:
     """One second after the last payment of the parts (the in-memory default cutoff)."""
     import pyarrow.compute as pc
 
-    last = max(pc.max(pq.read_table(p, columns=["ts"]).column("ts")).value for p in parts)
-    return pd.Timestamp(last, unit="ms", tz="UTC").floor("s") + pd.Timedelta(seconds=1)
+    last = max(pd.Timestamp(pc.max(pq.read_table(p, columns=["ts"]).column("ts")).as_py())
+               for p in parts if pq.read_metadata(p).num_rows)
+    if last.tzinfo is None:
+        last = last.tz_localize("UTC")
+    return last.tz_convert("UTC").floor("s") + pd.Timedelta(seconds=1)
 
 
 def sharded(client, dataset: Path | str, *, det: Detector | None = None, shards: int = 0,
