@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the runs as JSON here")
     args = ap.parse_args()
-    if not (args.dataset / "transactions.parquet").exists():
+    if not (args.dataset / "manifest.json").exists():
         raise SystemExit(f"{args.dataset}: not a finlab dataset (generate one first)")
     if args.payments:
         args.rows = args.rows or [1_000_000, 10_000_000]

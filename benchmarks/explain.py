@@ -42,7 +42,10 @@ def accounts(dataset: Path) -> dict[str, int]:
             picked[role] = int(ids.iloc[0])
     acc = pd.read_parquet(dataset / "accounts.parquet", columns=["account_id", "kind"])
     merchants = acc.loc[acc["kind"].astype(str) == "merchant", "account_id"]
-    dst = pq.read_table(dataset / "transactions.parquet", columns=["dst_account"])["dst_account"]
+    from finlab.io import locate_table
+
+    table = locate_table(dataset, "transactions")
+    dst = pq.read_table(table, columns=["dst_account"])["dst_account"]
     counts = pd.Series(dst.to_numpy()).value_counts()
     picked["busiest merchant"] = int(counts.reindex(merchants).idxmax())
     return picked

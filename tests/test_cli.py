@@ -213,7 +213,8 @@ def test_generate_force_replaces_a_dataset(small_yaml, tmp_path):
     result = invoke("generate", small_yaml, "--out", out, "--force")
     assert result.exit_code == 0, result.stderr
     assert not (out / "stale.txt").exists()
-    assert (out / "transactions.parquet").is_file() and (out / "manifest.json").is_file()
+    assert (out / "transactions" / "part-00000.parquet").is_file()
+    assert (out / "manifest.json").is_file()
     assert leftovers(tmp_path, "out") == []
 
 
@@ -270,10 +271,11 @@ def test_same_seed_gives_identical_files(small_yaml, tmp_path):
         result = invoke("generate", small_yaml, "--out", out, "--seed", seed)
         assert result.exit_code == 0, result.stderr
         assert "wrote" in result.stdout
-    assert (a / "transactions.parquet").read_bytes() == (b / "transactions.parquet").read_bytes()
+    part = Path("transactions") / "part-00000.parquet"
+    assert (a / part).read_bytes() == (b / part).read_bytes()
     for f in sorted(a.rglob("*.parquet")):
         assert (b / f.relative_to(a)).read_bytes() == f.read_bytes(), f
-    assert (a / "transactions.parquet").read_bytes() != (c / "transactions.parquet").read_bytes()
+    assert (a / part).read_bytes() != (c / part).read_bytes()
     assert json.loads((a / "manifest.json").read_text())["seed"] == 5
     assert json.loads((c / "manifest.json").read_text())["seed"] == 6
 
@@ -282,8 +284,8 @@ def test_seed_option_equal_to_the_scenario_seed_changes_nothing(small_yaml, tmp_
     own = yaml.safe_load(small_yaml.read_text())["seed"]
     assert invoke("generate", small_yaml, "--out", tmp_path / "a").exit_code == 0
     assert invoke("generate", small_yaml, "--out", tmp_path / "b", "--seed", own).exit_code == 0
-    assert ((tmp_path / "a" / "transactions.parquet").read_bytes()
-            == (tmp_path / "b" / "transactions.parquet").read_bytes())
+    part = Path("transactions") / "part-00000.parquet"
+    assert (tmp_path / "a" / part).read_bytes() == (tmp_path / "b" / part).read_bytes()
 
 
 # --- finlab list -------------------------------------------------------------------------------

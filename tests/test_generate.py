@@ -12,14 +12,19 @@ from finlab.generate import generate, materialize_window, plan
 
 
 def test_layout_and_manifest(tiny_dataset_dir):
-    for rel in ["countries", "banks", "parties", "accounts", "transactions", "labels/transactions",
-                "labels/accounts", "labels/cases", "labels/party_attributes"]:
+    for rel in ["countries", "banks", "parties", "accounts", "labels/accounts", "labels/cases",
+                "labels/party_attributes"]:
         assert (tiny_dataset_dir / f"{rel}.parquet").is_file(), rel
+    for rel in ["transactions", "labels/transactions"]:  # one part per window (30 days / 10)
+        parts = sorted(p.name for p in (tiny_dataset_dir / rel).iterdir())
+        assert parts == [f"part-{i:05d}.parquet" for i in range(3)], rel
     manifest = json.loads((tiny_dataset_dir / "manifest.json").read_text())
     assert manifest["finlab_version"] == finlab.__version__
     assert manifest["scenario"]["population"]["persons"] == 400
     assert manifest["row_counts"]["transactions"] == manifest["row_counts"]["labels/transactions"]
-    assert set(manifest["checksums"]) >= {"transactions.parquet", "labels/cases.parquet"}
+    assert set(manifest["checksums"]) >= {"transactions/part-00000.parquet",
+                                          "labels/transactions/part-00002.parquet",
+                                          "labels/cases.parquet"}
 
 
 def test_integrity(tiny_dataset):

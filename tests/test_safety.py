@@ -322,14 +322,14 @@ def test_verify_false_skips_the_check(dataset):
 
 @pytest.mark.parametrize("damage", ["truncate", "empty", "garbage"])
 def test_broken_parquet_is_one_line(dataset, damage):
-    target = dataset / "transactions.parquet"
+    target = dataset / "transactions" / "part-00000.parquet"
     data = target.read_bytes()
     target.write_bytes({"truncate": data[: len(data) // 2], "empty": b"",
                         "garbage": os.urandom(4096)}[damage])
-    with pytest.raises(InputError, match="transactions.parquet"):
+    with pytest.raises(InputError, match="transactions/part-00000.parquet"):
         finlab.load(dataset, verify=False)
-    one_error(invoke("audit", dataset, "--no-verify"), "transactions.parquet")
-    one_error(invoke("audit", dataset), "transactions.parquet")
+    one_error(invoke("audit", dataset, "--no-verify"), "transactions/part-00000.parquet")
+    one_error(invoke("audit", dataset), "transactions/part-00000.parquet")
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"checksums": 3}', "\xff\xfe"])
@@ -532,8 +532,8 @@ def test_run_refuses_an_out_holding_another_run(tmp_path, dataset):
     exp.write_text(f"name: x\ndataset: {dataset}\ndetectors: [{{name: rules}}]\n")
     one_error(invoke("run", exp, "--out", out), "--force")
     # a forced run that fails leaves the earlier run as it was, and no temporary behind
-    (dataset / "transactions.parquet").write_bytes(b"")
-    one_error(invoke("run", exp, "--out", out, "--force"), "transactions.parquet")
+    (dataset / "transactions" / "part-00000.parquet").write_bytes(b"")
+    one_error(invoke("run", exp, "--out", out, "--force"), "transactions/part-00000.parquet")
     assert snapshot(out) == before and no_temporaries(tmp_path)
 
 

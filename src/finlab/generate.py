@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pandas as pd
 import pyarrow as pa
 
 from finlab.config import Scenario
-from finlab.io import DatasetWriter, to_arrow
+from finlab.io import open_writer, parquet_bytes, to_arrow
+from finlab.remote import PartSink, is_url
 from finlab.rng import generator
 from finlab.schema import (
     ACCOUNT_LABELS,
@@ -133,6 +135,55 @@ def materialize_window(p: Plan, w: Window) -> TxnBlock:
     return block.take(np.argsort(key, kind="stable"))
 
 
+def part_name(table: str, window: int) -> str:
+    """Where a window's rows of a table go: every run writes one part per window."""
+    return f"{table}/part-{window:05d}.parquet"
+
+
+@dataclass
+class WindowPart:
+    """What writing one window left behind: per file its rows and SHA-256, and the case ids
+    and times (seconds) of its suspicious transactions, for the case table."""
+
+    files: dict[str, tuple[int, str]]
+    case_id: np.ndarray
+    ts: np.ndarray
+
+
+WindowRunner = Callable[[Plan, PartSink, list[Window]], Iterator[WindowPart]]
+
+
+def write_window(p: Plan, sink: PartSink, w: Window) -> WindowPart:
+    """Materialize one window and write its transactions and their labels as parts. Runs
+    anywhere (a thread, a Dask worker): the bytes depend only on the plan and the window."""
+    txns, labels = block_tables(p, w, materialize_window(p, w))
+    files = {}
+    for table, rows in (("transactions", txns), ("labels/transactions", labels)):
+        rel = part_name(table, w.index)
+        files[rel] = (rows.num_rows, sink.put(rel, parquet_bytes(rows)))
+    case = labels.column("case_id").to_numpy(zero_copy_only=False)
+    flagged = ~np.isnan(case) if case.dtype.kind == "f" else np.ones(case.size, bool)
+    ts = txns.column("ts").cast(pa.int64()).to_numpy()[flagged]
+    return WindowPart(files, case[flagged].astype(np.int64), ts)
+
+
+def threaded_windows(threads: int = 2) -> WindowRunner:
+    """The one-process runner: the next windows materialize while one is written (numpy and
+    Parquet release the GIL); results come back in window order."""
+    def run(p: Plan, sink: PartSink, ws: list[Window]) -> Iterator[WindowPart]:
+        n = max(threads, 1)
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            pending = [pool.submit(write_window, p, sink, w) for w in ws[:n]]
+            nxt = len(pending)
+            while pending:
+                part = pending.pop(0).result()
+                if nxt < len(ws):
+                    pending.append(pool.submit(write_window, p, sink, ws[nxt]))
+                    nxt += 1
+                yield part
+    return run
+
+
 def _dictionary(codes: np.ndarray, words, mask: np.ndarray | None = None) -> pa.DictionaryArray:
     indices = pa.array(codes.astype(np.int32), mask=mask)
     return pa.DictionaryArray.from_arrays(indices, pa.array(list(words), pa.string()))
@@ -188,13 +239,19 @@ def generate(
     force: bool = False,
     progress: Progress = _quiet,
     threads: int = 2,
-) -> Path:
-    """Generate the scenario's dataset into directory `out` (atomically; refused before any
-    work when `out` may not be written or the scenario cannot fit in memory)."""
+    run_windows: WindowRunner | None = None,
+) -> Path | str:
+    """Generate the scenario's dataset into directory `out`, a local path or a filesystem URL
+    (atomically; refused before any work when `out` may not be written or the scenario cannot
+    fit in memory). `run_windows` materializes the windows (default: threads in this process;
+    finlab.engine runs them as Dask tasks); every runner writes the same parts."""
     from finlab.memory import check_fits
     from finlab.outputs import check_output
 
-    check_output(out, force=force)
+    if is_url(out):
+        open_writer(out, force=force).check()
+    else:
+        check_output(out, force=force)
     check_fits(scenario, f"scenario {scenario.name!r}")
     progress("planning the world", 0, 1)
     p = plan(scenario)
@@ -204,7 +261,7 @@ def generate(
         "seed": scenario.seed,
         "windows": len(p.windows),
     }
-    with DatasetWriter(out, force=force, manifest=manifest) as writer:
+    with open_writer(out, force=force, manifest=manifest) as writer:
         tables = p.world.tables()
         for name in ("countries", "banks", "parties", "accounts"):
             writer.write(name, to_arrow(tables[name], storage_schema(OBSERVABLES[name])))
@@ -212,32 +269,22 @@ def generate(
                      to_arrow(tables["party_attributes"], storage_schema(LABELS["party_attributes"])))
         writer.write("labels/accounts", to_arrow(account_labels(p), storage_schema(ACCOUNT_LABELS)))
         tally = CaseTally(p.n_cases)
-
-        def produce(w: Window):
-            return block_tables(p, w, materialize_window(p, w))
-
         total = len(p.windows)
         progress("writing transactions", 0, total)
-        # materialise the next window while the previous one is written (numpy and Parquet release
-        # the GIL); results are consumed in window order, so the files do not depend on timing
-        with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-            pending = [pool.submit(produce, w) for w in p.windows[: max(threads, 1)]]
-            nxt = len(pending)
-            for i in range(total):
-                txns, labels = pending.pop(0).result()
-                if nxt < total:
-                    pending.append(pool.submit(produce, p.windows[nxt]))
-                    nxt += 1
-                writer.append("transactions", txns)
-                writer.append("labels/transactions", labels)
-                tally.add(txns, labels)
+        runner = run_windows or threaded_windows(threads)
+        # closed before the writer cleans up on an error, so no task writes after that
+        with closing(runner(p, writer.sink(), p.windows)) as parts:
+            for i, part in enumerate(parts):
+                for rel, (rows, digest) in part.files.items():
+                    writer.record(rel, rows, digest)
+                tally.add_flagged(part.case_id, part.ts)
                 progress("writing transactions", i + 1, total)
         cases = case_table(p, tally)
         writer.write("labels/cases", to_arrow(cases, storage_schema(CASE_LABELS)))
         if scenario.observed_labels is not None:
             observed = observed_labels(p, cases, scenario.observed_labels)
             writer.write("labels/observed", to_arrow(observed, storage_schema(OBSERVED_LABELS)))
-    return Path(out)
+    return out if is_url(out) else Path(out)
 
 
 def account_labels(p: Plan) -> pd.DataFrame:
@@ -265,13 +312,10 @@ class CaseTally:
         self.last = np.full(n_cases + 1, np.iinfo(np.int64).min)
         self.count = np.zeros(n_cases + 1, np.int64)
 
-    def add(self, txns: pa.Table, labels: pa.Table) -> None:
-        case = labels.column("case_id").to_numpy(zero_copy_only=False)
-        flagged = ~np.isnan(case) if case.dtype.kind == "f" else np.ones(case.size, bool)
-        if not flagged.any():
+    def add_flagged(self, case: np.ndarray, ts: np.ndarray) -> None:
+        """Count transactions of cases: their case ids and times in seconds."""
+        if not case.size:
             return
-        case = case[flagged].astype(np.int64)
-        ts = txns.column("ts").cast(pa.int64()).to_numpy()[flagged]
         np.minimum.at(self.first, case, ts)
         np.maximum.at(self.last, case, ts)
         self.count += np.bincount(case, minlength=self.count.size)

@@ -15,11 +15,13 @@ from typing import Self
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from finlab.errors import InputError
 from finlab.integrity import sha256
 from finlab.outputs import KEY, check_output, publish
+from finlab.remote import PartSink, filesystem, is_url
 from finlab.schema import LABELS, OBSERVABLES, Dataset, Labels, storage_schema
 from finlab.scratch import WorkDir
 from finlab.version import __version__
@@ -53,6 +55,14 @@ def to_arrow(df: pd.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
             col = col.cast(col.type.value_type)
         columns.append(col.cast(f.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as one Parquet file in memory, written exactly as DatasetWriter writes files."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=COMPRESSION,
+                   use_dictionary=_dictionary_columns(table.schema))
+    return sink.getvalue().to_pybytes()
 
 
 class DatasetWriter:
@@ -102,6 +112,16 @@ class DatasetWriter:
             writer.write_table(table)
         self.row_counts[rel] += table.num_rows
 
+    def sink(self):
+        """Where tasks put parts of tables (`rel` paths inside the unpublished directory)."""
+        return PartSink(str(self.tmp.absolute()))
+
+    def record(self, rel: str, rows: int, digest: str) -> None:
+        """Count the rows of a part a task wrote through sink() (its checksum is taken again
+        from the file when the manifest is written)."""
+        table = rel.rsplit("/part-", 1)[0].removesuffix(".parquet")
+        self.row_counts[table] = self.row_counts.get(table, 0) + rows
+
     def write_dataset(self, ds: Dataset) -> None:
         """Write every table of an in-memory dataset."""
         for name, schema in OBSERVABLES.items():
@@ -124,16 +144,84 @@ class DatasetWriter:
 
     def _publish(self) -> None:
         """Write the manifest and move the finished directory into place."""
-        files = sorted(p for p in self.tmp.rglob("*.parquet"))
-        manifest = {
-            KEY: "dataset",
-            "finlab_version": __version__,
-            **self.manifest,
-            "row_counts": dict(sorted(self.row_counts.items())),
-            "checksums": {str(p.relative_to(self.tmp)): sha256(p) for p in files},
-        }
-        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        files = {p.relative_to(self.tmp).as_posix(): p for p in self.tmp.rglob("*.parquet")}
+        checksums = {rel: sha256(p) for rel, p in files.items()}
+        (self.tmp / MANIFEST).write_text(manifest_text(self.manifest, self.row_counts, checksums))
         publish(self.tmp, self.out, self._work.path / "replaced")
+
+
+def manifest_text(manifest: dict, row_counts: dict, checksums: dict) -> str:
+    """manifest.json of a dataset: finlab's stamp, the given entries, rows and checksums."""
+    body = {
+        KEY: "dataset",
+        "finlab_version": __version__,
+        **manifest,
+        "row_counts": dict(sorted(row_counts.items())),
+        "checksums": dict(sorted(checksums.items())),
+    }
+    return json.dumps(body, indent=2, sort_keys=False) + "\n"
+
+
+class RemoteDatasetWriter:
+    """DatasetWriter's counterpart for a URL `--out` (s3://, gs://, memory://, ...): files go to a
+    hidden sibling prefix, which is moved onto `out` only when the manifest is written."""
+
+    def __init__(self, out: str, *, force: bool = False, manifest: dict | None = None):
+        self.out, self.force = out.rstrip("/"), force
+        self.manifest = dict(manifest or {})
+        self.row_counts: dict[str, int] = {}
+        self.checksums: dict[str, str] = {}
+
+    def check(self) -> None:
+        """Refuse, before any work, an output that exists (without --force) or that finlab did
+        not write."""
+        self.fs, self.path = filesystem(self.out)
+        if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
+            marker = self.fs.get_file_info(f"{self.path}/{MANIFEST}")
+            if not self.force:
+                raise InputError(f"{self.out}: already exists; pass --force to replace a dataset "
+                                 "finlab wrote")
+            if marker.type != pafs.FileType.File:
+                raise InputError(f"{self.out}: exists and is not a finlab dataset; --force "
+                                 "replaces only what finlab wrote")
+
+    def __enter__(self) -> Self:
+        self.check()
+        parent, name = self.out.rsplit("/", 1)
+        self.tmp = f"{parent}/.finlab-tmp-{name}-{secrets.token_hex(6)}"
+        self.tmp_path = filesystem(self.tmp)[1]
+        return self
+
+    def sink(self) -> PartSink:
+        return PartSink(self.tmp)
+
+    def write(self, rel: str, table: pa.Table) -> None:
+        rel = f"{rel}.parquet"
+        self.record(rel, table.num_rows, self.sink().put(rel, parquet_bytes(table)))
+
+    def record(self, rel: str, rows: int, digest: str) -> None:
+        table = rel.rsplit("/part-", 1)[0].removesuffix(".parquet")
+        self.row_counts[table] = self.row_counts.get(table, 0) + rows
+        self.checksums[rel] = digest
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                text = manifest_text(self.manifest, self.row_counts, self.checksums)
+                self.sink().put(MANIFEST, text.encode())
+                if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
+                    self.fs.delete_dir(self.path)
+                self.fs.move(self.tmp_path, self.path)
+        finally:
+            if self.fs.get_file_info(self.tmp_path).type != pafs.FileType.NotFound:
+                self.fs.delete_dir(self.tmp_path)
+
+
+def open_writer(out: Path | str, *, force: bool = False, manifest: dict | None = None):
+    """A dataset writer for a local directory or a filesystem URL."""
+    if is_url(out):
+        return RemoteDatasetWriter(str(out), force=force, manifest=manifest)
+    return DatasetWriter(out, force=force, manifest=manifest)
 
 
 @contextmanager
@@ -168,11 +256,16 @@ def read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
     a truncated, empty or foreign file is one line naming it."""
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
     source = path if path.is_dir() else path.with_suffix(".parquet")
-    try:
-        table = pq.read_table(source, read_dictionary=strings)
-    except (pa.ArrowException, OSError) as e:
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{source}: not a readable Parquet file ({why})") from None
+    tables = []
+    for part in table_files(source) if source.is_dir() else [source]:  # parts in order
+        try:
+            tables.append(pq.read_table(part, read_dictionary=strings))
+        except (pa.ArrowException, OSError) as e:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"{part}: not a readable Parquet file ({why})") from None
+    if not tables:
+        raise InputError(f"{source}: no Parquet parts in this directory")
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise InputError(f"{source}: lacks column(s) {', '.join(missing)}; is this a finlab "

@@ -50,28 +50,59 @@ def validate(
     out.print(f"{file}: valid (generating needs about {need / 2**30:.1f} GiB of memory)")
 
 
+def generate_with(sc, out_dir: str, force: bool, report, workers: int | None,
+                  scheduler: str | None):
+    """Generate in this process, or on Dask when --workers or --scheduler is given."""
+    from finlab.generate import generate as run
+
+    if workers is None and scheduler is None:
+        return run(sc, out_dir, force=force, progress=report)
+    from finlab.engine import cluster
+    from finlab.engine.generate import generate_on
+
+    with cluster(workers, scheduler) as client:
+        return generate_on(client, sc, out_dir, force=force, progress=report)
+
+
+def read_manifest(path) -> dict:
+    """A written dataset's manifest, from a local directory or a URL."""
+    from finlab.remote import filesystem, is_url
+
+    if not is_url(path):
+        return json.loads((Path(path) / "manifest.json").read_text())
+    fs, base = filesystem(str(path))
+    with fs.open_input_stream(f"{base}/manifest.json") as f:
+        return json.loads(f.read())
+
+
 @user_errors
 def generate(
     scenario: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the dataset to.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Directory to write the dataset to: a "
+                                         "path or a URL (s3://, gs://, hdfs://, memory://).")],
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset finlab "
                                         "wrote (never another directory).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Generate on a Dask LocalCluster of N workers on this machine.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Generate on an existing Dask cluster (tcp://HOST:PORT).")] = None,
 ) -> None:
     """Generate a synthetic payment world with its labels into a dataset directory."""
     from finlab.config import load_scenario
-    from finlab.generate import generate as run
     from finlab.memory import check_fits
     from finlab.outputs import check_output
+    from finlab.remote import is_url
 
     sc = load_scenario(scenario, seed=seed)
-    check_output(out_dir, force=force, inputs=[scenario])
+    if not is_url(out_dir):
+        check_output(Path(out_dir), force=force, inputs=[scenario])
     check_fits(sc, str(scenario))
     start = time.perf_counter()
     bar, report = progress_bar()
     with bar:
-        path = run(sc, out_dir, force=force, progress=report)
-    manifest = json.loads((path / "manifest.json").read_text())
+        path = generate_with(sc, out_dir, force, report, workers, scheduler)
+    manifest = read_manifest(path)
     n = manifest["row_counts"].get("transactions", 0)
     secs = time.perf_counter() - start
     out.print(

@@ -49,6 +49,10 @@ def detect(
                                      max=10_000)] = 10,
     force: Annotated[bool, typer.Option("--force", help="Replace scores finlab wrote (never "
                                         "another file).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Score in account-hash shards on a Dask LocalCluster of N workers.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Score in shards on an existing Dask cluster (tcp://HOST:PORT).")] = None,
 ) -> None:
     """Fit a detector and write its scores (id, level, score) plus explanations of the top
     scores (beside the scores, as NAME.explanations.parquet)."""
@@ -62,6 +66,9 @@ def detect(
     check_output(out_path.with_suffix(".explanations.parquet"), force=force, inputs=inputs,
                  kind="file")
     det = make_detector(detector, read_params(params))
+    if workers is not None or scheduler is not None:
+        detect_sharded(dataset, det, train, out_path, top, workers, scheduler)
+        return
     start = time.perf_counter()
     data = finlab.load(dataset)
     fit_on = finlab.load(train) if train is not None else data
@@ -87,6 +94,34 @@ def detect(
         if det.level == "transaction":
             ap, base = payment_average_precision(scores, data)
             out.print(f"average precision (payments): {ap:.3f} (random: {base:.4f})")
+
+
+def detect_sharded(dataset: Path, det, train: Path | None, out_path: Path, top: int,
+                   workers: int | None, scheduler: str | None) -> None:
+    """finlab detect on Dask: fit here (models on --train or DATASET), then features and scores in account-hash shards on the cluster."""
+    import finlab
+    from finlab.detectors.report import detection_summary, write_scores
+    from finlab.engine import cluster
+    from finlab.engine.shards import sharded
+    from finlab.errors import InputError
+
+    if det.family not in ("rules", "tabular"):
+        raise InputError(f"--workers/--scheduler: {det.name} ({det.family}) looks beyond an "
+                         "account's own payments; run it without a cluster")
+    start = time.perf_counter()
+    with cluster(workers, scheduler) as client:
+        if det.family == "rules":
+            det.fit(None)  # rules are written, not learned
+        else:
+            fit_on = finlab.load(train if train is not None else dataset)
+            det.fit(fit_on, fit_on.labels)
+        _, scores, explained = sharded(client, dataset, det=det, top=top)
+    write_scores(scores.rename(det.name), det.level, out_path, explained)
+    secs = time.perf_counter() - start
+    out.print(f"wrote {out_path}: {len(scores):,} {det.level} scores in {secs:.1f} s "
+              "(in shards on Dask)")
+    out.print(frame_table(detection_summary(scores, explained, None, top),
+                          f"top {top} by {det.name}"))
 
 
 def read_params(params: Path | None) -> dict:

@@ -24,16 +24,24 @@ def run(
         help="mlflow tracking URI (default: sqlite:///mlflow.db here).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a run finlab wrote in OUT "
                                         "(never another directory).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Run the seeds (or sweep settings) as tasks on a Dask LocalCluster of N "
+             "workers.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run them on an existing Dask cluster (tcp://HOST:PORT).")] = None,
 ) -> None:
     """Fit on the training period, pick thresholds on validation, score the test period;
     write metrics.json, scores/, report.html and mlflow runs. OUT appears only when the run
     is complete."""
+    from finlab.engine.cluster import check_engine, maybe_cluster
     from finlab.evaluate.tracking import check_uri
     from finlab.outputs import check_output
 
     check_uri(tracking_uri)
+    check_engine(workers, scheduler)
     check_output(out_dir, force=force, inputs=[experiment, dataset])
-    run_and_print(experiment, out_dir, dataset, tracking_uri, force)
+    with maybe_cluster(workers, scheduler) as map_tasks:
+        run_and_print(experiment, out_dir, dataset, tracking_uri, force, map_tasks)
 
 
 @user_errors
@@ -54,7 +62,7 @@ def compare(
 
 
 def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
-                  tracking_uri: str | None, force: bool = False):
+                  tracking_uri: str | None, force: bool = False, map_tasks=None):
     """Run an experiment with progress lines, then print its account-level table (also when
     mlflow failed after the results were written)."""
     from finlab.evaluate.experiment import load_experiment, run_experiment
@@ -65,7 +73,7 @@ def run_and_print(experiment: Path, out_dir: Path, dataset: Path | None,
     try:
         result = run_experiment(exp, Path(experiment).absolute().parent, out_dir,
                                 dataset=dataset, tracking_uri=tracking_uri, force=force,
-                                progress=say)
+                                progress=say, map_tasks=map_tasks)
     except TrackingError:
         out.print(frame_table(comparison([(str(out_dir), read_metrics(out_dir))]),
                               f"{exp.name}: account level, test period"))

@@ -123,8 +123,10 @@ def load_cooperation(path: Path | str) -> tuple[CooperationExperiment, Path]:
 def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
                     dataset: Path | None = None, tracking_uri: str | None = None,
                     force: bool = False,
-                    progress: Callable[[str], None] = lambda msg: None) -> dict:
-    """Run every detector at every level, then the sweeps; write the files and mlflow runs.
+                    progress: Callable[[str], None] = lambda msg: None,
+                    map_tasks=None) -> dict:
+    """Run every detector at every level, then the sweeps (each setting a task of
+    `map_tasks(fn, [args, ...])` when given, e.g. on Dask); write the files and mlflow runs.
     `out` follows finlab.outputs.check_output and is built in a temporary folder, then renamed
     into place (a failed run leaves nothing); tracking happens after publication."""
     out = Path(out)
@@ -132,14 +134,20 @@ def run_cooperation(exp: CooperationExperiment, base: Path, out: Path, *,
     with WorkDir(out) as work:
         tmp = work.path / "out"
         reuse_data(out, tmp)
-        result = _simulate_into(exp, base, tmp, dataset, progress)
+        result = _simulate_into(exp, base, tmp, dataset, progress, map_tasks)
         publish(tmp, out, work.path / "replaced")
     log_cooperation(exp, result, out, out / "report.html", tracking_uri, progress)
     return result
 
 
+def sweep_levels(sim: Simulation, settings: Settings, levels: list[str]) -> dict:
+    """One setting of a sweep at every level: an independent task."""
+    start, end = sim.warmup_end(settings), sim.checkpoints(settings)[-1]
+    return {lv: level_metrics(sim.run(lv, settings), start, end) for lv in levels}
+
+
 def _simulate_into(exp: CooperationExperiment, base: Path, out: Path, dataset: Path | None,
-                   progress: Callable[[str], None]) -> dict:
+                   progress: Callable[[str], None], map_tasks=None) -> dict:
     """Every level and sweep, with cooperation.json and report.html written into `out`."""
     from finlab.cooperation.report import write_cooperation_report
 
@@ -169,18 +177,17 @@ def _simulate_into(exp: CooperationExperiment, base: Path, out: Path, dataset: P
         result["detectors"][spec.key] = with_changes(levels)
         result["seen"][spec.key] = seen
     first = exp.detectors[0].key
-    for key, values in exp.sweeps.items():
-        rows = []
-        for value in values:
-            settings = swept(exp.settings, key, value)
-            sim = sims[first]
-            start, end = sim.warmup_end(settings), sim.checkpoints(settings)[-1]
-            levels = {lv: level_metrics(sim.run(lv, settings), start, end) for lv in exp.levels}
-            progress(f"sweep {key}={value}: offender recall " + ", ".join(
-                f"{lv} {_f(m['offender_recall'])}" for lv, m in levels.items()))
-            rows.append({"value": value, "levels": {
-                lv: {k: m[k] for k in HEADLINE} for lv, m in with_changes(levels).items()}})
-        result["sweeps"][key] = {"detector": first, "runs": rows}
+    points = [(key, value) for key, values in exp.sweeps.items() for value in values]
+    tasks = [(sims[first], swept(exp.settings, key, value), exp.levels) for key, value in points]
+    swept_levels = (map_tasks(sweep_levels, tasks) if map_tasks is not None
+                    else [sweep_levels(*t) for t in tasks])
+    for key in exp.sweeps:
+        result["sweeps"][key] = {"detector": first, "runs": []}
+    for (key, value), levels in zip(points, swept_levels, strict=True):
+        progress(f"sweep {key}={value}: offender recall " + ", ".join(
+            f"{lv} {_f(m['offender_recall'])}" for lv, m in levels.items()))
+        result["sweeps"][key]["runs"].append({"value": value, "levels": {
+            lv: {k: m[k] for k in HEADLINE} for lv, m in with_changes(levels).items()}})
     write_json_atomic(out / "cooperation.json", result)
     write_cooperation_report(out / "report.html", result)
     return result

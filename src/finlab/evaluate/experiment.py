@@ -30,6 +30,9 @@ from finlab.scratch import WorkDir
 #: largest seed an experiment may give (scenario seed + this stays within numpy's range)
 MAX_SEED = 2**31 - 1
 
+#: runs fn(*args) for each tuple of args and returns the results in order (e.g. on Dask)
+MapTasks = Callable[[Callable, list[tuple]], list]
+
 
 class DetectorSpec(StrictModel):
     name: str
@@ -365,8 +368,10 @@ def load_data(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path |
 
 def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | None = None,
                    tracking_uri: str | None = None, force: bool = False,
-                   progress: Callable[[str], None] = lambda msg: None) -> ExperimentResult:
+                   progress: Callable[[str], None] = lambda msg: None,
+                   map_tasks: MapTasks | None = None) -> ExperimentResult:
     """Run every detector over every seed and write the experiment's files into `out`.
+    `map_tasks(fn, [args, ...])` runs the seeds elsewhere (finlab.engine.sweeps on Dask).
 
     `out` follows finlab.outputs.check_output (with `force`, only a finlab run is replaced).
     Everything is built in a temporary folder and renamed into place: a failed run leaves
@@ -379,7 +384,7 @@ def run_experiment(exp: Experiment, base: Path, out: Path, *, dataset: Path | No
     with WorkDir(out) as work:
         tmp = work.path / "out"
         reuse_data(out, tmp)
-        runs, metrics = _run_into(exp, base, tmp, dataset, progress)
+        runs, metrics = _run_into(exp, base, tmp, dataset, progress, map_tasks)
         publish(tmp, out, work.path / "replaced")
     tracking.log_runs(exp, runs, metrics, out, out / "report.html", tracking_uri, progress)
     return ExperimentResult(exp, metrics, runs, out)
@@ -408,8 +413,14 @@ def reuse_data(old: Path, tmp: Path) -> None:
         shutil.copytree(src, tmp / "data", copy_function=link, symlinks=True)
 
 
+def run_seed(exp: Experiment, base: Path, out: Path, seed: int, dataset: Path | None):
+    """One seed of an experiment, as a task: its data, then every detector on it."""
+    return evaluate_dataset(exp, load_data(exp, base, out, seed, dataset, lambda msg: None), seed)
+
+
 def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
-              progress: Callable[[str], None]) -> tuple[list[DetectorRun], dict]:
+              progress: Callable[[str], None], map_tasks: MapTasks | None = None
+              ) -> tuple[list[DetectorRun], dict]:
     """Every seed and detector, with metrics.json, scores/ and report.html written into `out`."""
     from finlab.detectors.report import scores_table, write_atomic
     from finlab.evaluate.data_notes import data_notes
@@ -419,18 +430,27 @@ def _run_into(exp: Experiment, base: Path, out: Path, dataset: Path | None,
     runs: list[DetectorRun] = []
     split = budget = notes = None
     first_split = views = None
-    for seed in exp.seeds:
-        ds = load_data(exp, base, out, seed, dataset, progress)
-        if notes is None:  # the first seed's data stands for all: the same format every time
-            notes, first_ds = data_notes(ds), ds
-            if notes["missing"]:
-                progress(f"data notes: {len(notes['features_left_out'])} features left out, "
-                         f"lacking {', '.join(m['field'] for m in notes['missing'])}")
-        seed_runs, split, budget, seed_views = evaluate_dataset(exp, ds, seed, progress)
-        if first_split is None:
-            first_split, views = split, seed_views
-        del ds  # the next seed's data replaces it; the first stays as first_ds for the report
-        runs.extend(seed_runs)
+    if map_tasks is None:
+        for seed in exp.seeds:
+            ds = load_data(exp, base, out, seed, dataset, progress)
+            if notes is None:  # the first seed's data stands for all: the same format every time
+                notes, first_ds = data_notes(ds), ds
+            seed_runs, split, budget, seed_views = evaluate_dataset(exp, ds, seed, progress)
+            if first_split is None:
+                first_split, views = split, seed_views
+            del ds  # the next seed's data replaces it; the first stays as first_ds for the report
+            runs.extend(seed_runs)
+    else:  # seeds as independent tasks (finlab.engine): each loads or generates its own data
+        for seed_runs, split, budget, seed_views in map_tasks(
+                run_seed, [(exp, base, out, seed, dataset) for seed in exp.seeds]):
+            if first_split is None:
+                first_split, views = split, seed_views
+            runs.extend(seed_runs)
+        first_ds = load_data(exp, base, out, exp.seeds[0], dataset, progress)
+        notes = data_notes(first_ds)
+    if notes["missing"]:
+        progress(f"data notes: {len(notes['features_left_out'])} features left out, "
+                 f"lacking {', '.join(m['field'] for m in notes['missing'])}")
     keys = [d.key for d in exp.detectors]
     metrics = {
         KEY: "run",

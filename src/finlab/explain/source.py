@@ -53,7 +53,9 @@ class Source:
                 t = seconds(tx["ts"])
                 src, dst = tx["src_account"].to_numpy(np.int64), tx["dst_account"].to_numpy(np.int64)
             else:
-                table = pq.read_table(self.path / "transactions.parquet",
+                from finlab.io import require_table
+
+                table = pq.read_table(require_table(self.path, "transactions"),
                                       columns=["ts", "src_account", "dst_account"])
                 per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
                 t = (table["ts"].cast(pa.int64()).to_numpy()
@@ -68,15 +70,19 @@ class Source:
         directory only the row groups holding a wanted row are read."""
         if self.dataset is not None:
             return self.dataset.transactions[mask]
+        from finlab.io import require_table, table_files
         from finlab.schema import TRANSACTIONS
 
-        f = pq.ParquetFile(self.path / "transactions.parquet")
         strings = [x.name for x in TRANSACTIONS if pa.types.is_string(x.type)]
-        sizes = np.asarray([f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)])
+        groups = [(f, i) for f in map(pq.ParquetFile, table_files(
+            require_table(self.path, "transactions"))) for i in range(f.num_row_groups)]
+        sizes = np.asarray([f.metadata.row_group(i).num_rows for f, i in groups], dtype=np.int64)
         ends = np.cumsum(sizes)
         parts = [f.read_row_group(i).filter(pa.array(mask[e - n:e]))
-                 for i, (n, e) in enumerate(zip(sizes, ends, strict=True)) if mask[e - n:e].any()]
-        table = pa.concat_tables(parts) if parts else f.schema_arrow.empty_table()
+                 for (f, i), n, e in zip(groups, sizes, ends, strict=True) if mask[e - n:e].any()]
+        table = (pa.concat_tables(parts) if parts
+                 else pq.ParquetFile(table_files(require_table(self.path, "transactions"))[0])
+                 .schema_arrow.empty_table())
         return table.unify_dictionaries().cast(pa.schema([
             pa.field(x.name, pa.dictionary(pa.int32(), pa.string())) if x.name in strings else x
             for x in table.schema])).to_pandas()
@@ -140,7 +146,7 @@ def open_source(data) -> Source:
         if p is None:
             raise InputError(f"{root}: {name}.parquet is missing; is this a finlab dataset?")
         tables[name] = read_table(p, OBSERVABLES[name])
-    if not (root / "transactions.parquet").is_file():
+    if locate_table(root, "transactions") is None:
         raise InputError(f"{root}: transactions.parquet is missing; is this a finlab dataset?")
     labels = None
     if (root / "labels" / "accounts.parquet").is_file():

@@ -20,7 +20,7 @@ from finlab import integrity
 from finlab.errors import InputError
 from finlab.interop.columns import EUR_RATES, remap
 from finlab.interop.formats import Progress, get_format, quiet
-from finlab.io import MANIFEST, require_table, table_files
+from finlab.io import MANIFEST, locate_table, require_table, table_files
 from finlab.outputs import check_output, mark, publish
 from finlab.schema import ACCOUNT_LABELS, CASE_LABELS
 from finlab.scratch import WorkDir
@@ -62,8 +62,7 @@ class DatasetReader:
         self.accounts = _read_small(self.root, "accounts")
         self.txn_files = table_files(require_table(self.root, "transactions"))
         labels = self.root / "labels"
-        self.has_labels = (labels / "transactions.parquet").exists() or (
-            labels / "transactions").is_dir()
+        self.has_labels = locate_table(labels, "transactions") is not None
         self.cases = _read_small(labels, "cases") if (labels / "cases.parquet").exists() else \
             CASE_LABELS.empty_table().to_pandas()
         self.account_labels = _read_small(labels, "accounts") if (
