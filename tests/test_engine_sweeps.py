@@ -23,9 +23,10 @@ def test_seeds_as_tasks_give_the_same_results(tiny_dataset_dir, tmp_path):
     with cluster(2, processes=False) as client:
         on_dask = dask_map(client)(run_seed, tasks)
     assert len(on_dask) == len(here) == 2
-    for (runs_d, split_d, budget_d), (runs_h, split_h, budget_h) in zip(on_dask, here,
-                                                                        strict=True):
+    for (runs_d, split_d, budget_d, views_d), (runs_h, split_h, budget_h, views_h) in zip(
+            on_dask, here, strict=True):
         assert split_d == split_h and budget_d == budget_h
+        assert json.dumps(views_d, sort_keys=True) == json.dumps(views_h, sort_keys=True)
         assert [(r.key, r.seed) for r in runs_d] == [(r.key, r.seed) for r in runs_h]
         for d, h in zip(runs_d, runs_h, strict=True):
             assert d.metrics == h.metrics
