@@ -122,23 +122,56 @@ def explanation(ids, reasons, values, weights) -> pd.DataFrame:
 
 # --- ledgers and features shared by detectors, computed once per dataset object and cutoff -------
 
-_CACHE: dict[tuple, tuple[weakref.ref, object]] = {}
+_CACHE: dict[tuple, tuple[weakref.ref, object, int]] = {}
+#: cached results may hold at most this share of the memory free when caching starts (at least
+#: 1 GiB): an experiment's views of a large world each carry gigabytes of payment features
+CACHE_SHARE = 0.25
+_budget: list[float] = []
+
+
+def cache_budget() -> float:
+    """Bytes the cache may hold, fixed the first time it is asked."""
+    if not _budget:
+        from finlab.memory import available_bytes
+
+        free = available_bytes()
+        _budget.append(max(CACHE_SHARE * free, 2.0**30) if free else 4 * 2.0**30)
+    return _budget[0]
+
+
+def nbytes(value) -> int:
+    """Approximate bytes of a cached result: frames, series and arrays, also inside tuples and
+    plain objects (ledgers); anything else counts as nothing."""
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, pd.Series):
+        return int(value.memory_usage(index=True, deep=False))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple | list):
+        return sum(nbytes(v) for v in value)
+    fields = getattr(value, "__dict__", None)
+    return sum(nbytes(v) for v in fields.values()) if isinstance(fields, dict) else 0
 
 
 def cached(data: Dataset, what: tuple, compute):
     """Memoise `compute()` for as long as `data.transactions` lives: several detectors and rule
     files on one dataset build the ledger and the features once, and a detector's score and
-    explain share their intermediate results."""
+    explain share their intermediate results. The oldest results go first when the cache would
+    pass its memory budget (`cache_budget`) or 12 entries."""
     key = (id(data.transactions), id(data.accounts), str(as_of_time(data)), *what)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is data.transactions:
         return hit[1]
     value = compute()
-    for stale in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
+    size = nbytes(value)
+    for stale in [k for k, (ref, _, _) in _CACHE.items() if ref() is None]:
         del _CACHE[stale]
-    while len(_CACHE) >= 12:  # an experiment looks at up to ~7 cutoffs of one dataset
+    budget = cache_budget()
+    while _CACHE and (len(_CACHE) >= 12
+                      or sum(e[2] for e in _CACHE.values()) + size > budget):
         del _CACHE[next(iter(_CACHE))]
-    _CACHE[key] = (weakref.ref(data.transactions), value)
+    _CACHE[key] = (weakref.ref(data.transactions), value, size)
     return value
 
 
