@@ -402,6 +402,19 @@ def _typology_errors(typologies: list, lines: dict, source: str) -> list[str]:
     return errors
 
 
+def read_model(path: Path | str, model, what: str):
+    """A YAML file validated into `model`; returns it with the file's line index (errors name
+    file:line and the field)."""
+    data, text = read_yaml(path)
+    lines = line_index(text)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: {what} must be a mapping of keys to values")
+    try:
+        return model.model_validate(data), lines
+    except ValidationError as e:
+        raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
+
+
 def load_scenario(path: Path | str, *, seed: int | None = None) -> Scenario:
     """Read and validate a scenario file; raise InputError listing every problem."""
     data, text = read_yaml(path)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
+from finlab.config import read_model
 from finlab.cooperation.measure import HEADLINE, level_metrics, with_changes
 from finlab.cooperation.simulate import LEVEL_NAMES, LEVELS, Settings, Simulation
 from finlab.errors import InputError
@@ -20,7 +21,6 @@ from finlab.evaluate.experiment import (
     detector_errors,
     experiment_inputs,
     load_data,
-    read_model,
     reuse_data,
     seeded_params,
     with_files_resolved,

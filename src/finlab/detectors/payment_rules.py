@@ -40,20 +40,11 @@ class PaymentRuleFile(StrictModel):
 def load_payment_rules(path: str) -> PaymentRuleFile:
     """Read and check a payment rule file: an unknown feature is one line naming the file, the
     line, the rule and the known features."""
-    from pydantic import ValidationError
-
-    from finlab.config import format_errors, line_index, read_yaml
+    from finlab.config import read_model
     from finlab.rules import shipped_path
 
     source = str(shipped_path(path) if path == SHIPPED else Path(path))
-    data, text = read_yaml(source)
-    lines = line_index(text)
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: a payment rule file must be a mapping with name and rules")
-    try:
-        spec = PaymentRuleFile.model_validate(data)
-    except ValidationError as e:
-        raise InputError("\n".join(format_errors(e, lines, source))) from None
+    spec, lines = read_model(source, PaymentRuleFile, "a payment rule file")
     known = payment_feature_names()
     for i, r in enumerate(spec.rules):
         if r.feature not in known:

@@ -17,9 +17,9 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from finlab.config import format_errors, line_index, read_yaml
+from finlab.config import read_model
 from finlab.errors import InputError
 from finlab.outputs import KEY, NAME, check_output, directory_kind, inside, publish, safe_name
 from finlab.registry import StrictModel
@@ -119,19 +119,6 @@ def with_files_resolved(detectors: list[DetectorSpec], base: Path) -> list[Detec
             d = d.model_copy(update={"params": {**d.params, "files": files}})
         out.append(d)
     return out
-
-
-def read_model(path: Path | str, model, what: str):
-    """A YAML file validated into `model`; returns it with the file's line index (errors name
-    file:line and the field)."""
-    data, text = read_yaml(path)
-    lines = line_index(text)
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: {what} must be a mapping of keys to values")
-    try:
-        return model.model_validate(data), lines
-    except ValidationError as e:
-        raise InputError("\n".join(format_errors(e, lines, str(path)))) from None
 
 
 def detector_errors(path, lines: dict, detectors: list[DetectorSpec], *,

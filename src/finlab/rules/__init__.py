@@ -22,9 +22,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from finlab.config import format_errors, line_index, read_yaml
+from finlab.config import read_model
 from finlab.errors import InputError
 from finlab.features import DEFAULT_WINDOWS, Ledger, feature_names
 from finlab.registry import StrictModel
@@ -230,15 +230,8 @@ def load_rules(path: str | Path) -> RuleSet:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_rules(path: Path, stamp: int | None) -> RuleSet:
-    data, text = read_yaml(path)
     source = str(path)
-    lines = line_index(text)
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: a rule file must be a mapping with name and scores")
-    try:
-        spec = RuleFileSpec.model_validate(data)
-    except ValidationError as e:
-        raise InputError("\n".join(format_errors(e, lines, source))) from None
+    spec, lines = read_model(path, RuleFileSpec, "a rule file")
     known_features = set(feature_names(spec.windows))
     errors, rules = [], []
     for i, score in enumerate(spec.scores):
