@@ -66,3 +66,26 @@ def tiny_dataset(tiny_dataset_dir):
     import finlab
 
     return finlab.load(tiny_dataset_dir)
+
+
+@pytest.fixture
+def world_guard():
+    """Snapshot a world before a plugin plans on it; the returned check asserts afterwards that
+    no array and no merchant list of the world changed (plans must not mutate the world)."""
+    import dataclasses
+
+    import numpy as np
+
+    def snapshot(world):
+        arrays = {f.name: np.copy(getattr(world, f.name)) for f in dataclasses.fields(world)
+                  if isinstance(getattr(world, f.name), np.ndarray)}
+        merchants = {k: v.copy() for k, v in world.merchants.items()}
+
+        def check():
+            for key, value in arrays.items():
+                np.testing.assert_array_equal(getattr(world, key), value, err_msg=key)
+            assert world.merchants.keys() == merchants.keys()
+            for key, value in merchants.items():
+                np.testing.assert_array_equal(world.merchants[key], value)
+        return check
+    return snapshot
