@@ -158,3 +158,34 @@ def test_payment_detector_gives_account_scores(tiny_dataset):
     a = tx["src_account"].iloc[0]
     mine = tx.loc[(tx["src_account"] == a) | (tx["dst_account"] == a), "txn_id"]
     assert acc[a] == pytest.approx(pay[mine].max())
+
+
+def test_time_prefixes_take_their_strict_features_and_scores_from_the_whole(tiny_dataset):
+    """An experiment's views (`until`) reuse the whole data's strict features and scores: they
+    equal what each view computes alone, and the whole is computed once."""
+    from finlab.detectors import make_detector
+    from finlab.detectors.payment_common import features_of
+    from finlab.evaluate.splits import temporal_split, until
+
+    split = temporal_split(tiny_dataset)
+    train = until(tiny_dataset, split.train_end)
+    test = until(tiny_dataset, split.validation_end).without_labels()
+    whole = features_of(tiny_dataset, "strict", 86_400)
+    for view in (train, test):
+        mine = features_of(view, "strict", 86_400)
+        assert len(mine) == len(view.transactions) < len(whole)
+        alone = payment_features(_without_as_of(view, view.transactions))
+        pd.testing.assert_frame_equal(mine.loc[alone.index], alone)
+        assert np.shares_memory(mine.to_numpy(), whole.to_numpy())
+    det = make_detector("payment_boosting", {"max_iter": 20}).fit(train, train.labels)
+    own = det._predict(test)
+    pd.testing.assert_series_equal(det.score(test).loc[own.index], own)
+    # a view that is not a head of the whole (payments dropped from its middle) computes alone
+    gappy = replace(test, transactions=test.transactions.iloc[::2])
+    from finlab.schema import mark_prefix
+
+    mark_prefix(gappy, tiny_dataset)
+    assert len(features_of(gappy, "strict", 86_400)) == len(gappy.transactions)
+    pd.testing.assert_frame_equal(
+        features_of(gappy, "strict", 86_400),
+        payment_features(_without_as_of(gappy, gappy.transactions)))

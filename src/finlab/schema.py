@@ -7,6 +7,7 @@ detector can be handed `Dataset.without_labels()` and nothing else.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,6 +154,28 @@ class Dataset:
     def validate(self) -> list[str]:
         """Every schema and integrity problem of this dataset (empty when it is sound)."""
         return validate(self)
+
+
+#: time prefixes: id(view.transactions) -> (the view's transactions, the dataset it was cut from)
+_PREFIX_OF: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+
+
+def mark_prefix(view: Dataset, source: Dataset) -> None:
+    """Record that `view` holds the payments of `source` before a cutoff (and nothing else), so
+    results that only look back in time (strict payment features) can be computed once on the
+    source and cut for each view. Held weakly: nothing is kept alive for it."""
+    root = prefix_source(source) or source
+    for stale in [k for k, (ref, _) in _PREFIX_OF.items() if ref() is None]:
+        del _PREFIX_OF[stale]
+    _PREFIX_OF[id(view.transactions)] = (weakref.ref(view.transactions), weakref.ref(root))
+
+
+def prefix_source(view: Dataset) -> Dataset | None:
+    """The dataset `view` was cut from by time (see `mark_prefix`), if it is still alive."""
+    entry = _PREFIX_OF.get(id(view.transactions))
+    if entry is None or entry[0]() is not view.transactions:
+        return None
+    return entry[1]()
 
 
 def empty_table(schema: pa.Schema) -> pd.DataFrame:

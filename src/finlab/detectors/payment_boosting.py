@@ -11,15 +11,18 @@ import pandas as pd
 from pydantic import Field
 
 from finlab.detectors.base import DETECTORS, explanation
-from finlab.detectors.payment_common import PaymentDetector, PaymentParams
+from finlab.detectors.payment_common import PaymentDetector, PaymentParams, per_payment
 from finlab.detectors.tabular import fit_threads, score_sensitivity
 from finlab.features.payments import OWN_COLUMNS
 from finlab.rng import generator
+from finlab.schema import Dataset, Labels
 
 #: the plain baseline's activity columns: payments made and received by each end before
 PLAIN_COUNTS = {f"{end}_{d}_count_{w}" for end in ("src", "dst") for d in ("out", "in")
                 for w in ("1h", "1d", "7d")} | {"pair_before"}
-from finlab.schema import Dataset, Labels
+
+#: payments predicted at once (bounds the float64 copy of their features)
+PREDICT_BLOCK = 500_000
 
 
 @DETECTORS.register("payment_boosting")
@@ -82,6 +85,7 @@ class PaymentBoosting(PaymentDetector):
         self.center_ = np.median(X[sample], axis=0)
         q75, q25 = np.percentile(X[sample], [75, 25], axis=0)
         self.spread_ = np.where(q75 - q25 > 1e-9, q75 - q25, np.maximum(X[sample].std(axis=0), 1))
+        self.fit_token_ = object()  # names this fit in the score cache
         self.fitted_ = True
         return self
 
@@ -90,8 +94,19 @@ class PaymentBoosting(PaymentDetector):
         return self.features(data).reindex(columns=self.columns_, fill_value=0.0)
 
     def score(self, data: Dataset) -> pd.Series:
+        """Each payment's probability of being suspicious, predicted in blocks (a float64 copy
+        of all features at once would double the memory) and, in strict mode, once for every
+        time prefix of the same data (see `per_payment`)."""
+        self.check_fitted()
+        return per_payment(data, self.params.mode, ("payment scores", self.fit_token_),
+                           self._predict)
+
+    def _predict(self, data: Dataset) -> pd.Series:
         frame = self._matrix(data)
-        proba = self.model_.predict_proba(frame.to_numpy(np.float64))[:, 1]
+        proba = np.empty(len(frame))
+        for lo in range(0, len(frame), PREDICT_BLOCK):
+            block = frame.iloc[lo:lo + PREDICT_BLOCK].to_numpy(np.float64)
+            proba[lo:lo + PREDICT_BLOCK] = self.model_.predict_proba(block)[:, 1]
         return pd.Series(proba, index=frame.index, name=self.name, dtype=np.float64)
 
     def explain(self, data: Dataset, ids: Sequence, top: int = 5) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from finlab.detectors.base import Detector, cached, explanation, require_labels
 from finlab.errors import InputError
 from finlab.features.payments import DEFAULT_HORIZON, payment_features
 from finlab.registry import StrictModel
-from finlab.schema import Dataset, Labels
+from finlab.schema import Dataset, Labels, prefix_source
 
 
 class PaymentParams(StrictModel):
@@ -29,9 +29,29 @@ class PaymentParams(StrictModel):
 
 
 def features_of(data: Dataset, mode: str, horizon: int) -> pd.DataFrame:
-    """`payment_features` of a dataset, computed once per dataset object, mode and horizon."""
-    return cached(data, ("payments", mode, horizon),
-                  lambda: payment_features(data, mode, horizon))
+    """`payment_features` of a dataset, computed once per dataset object, mode and horizon. In
+    strict mode a time prefix of a dataset (the training, validation and checkpoint views of an
+    experiment) takes its rows from the features of the whole dataset: a payment's strict
+    features never depend on later payments, so they are computed once for every view."""
+    return per_payment(data, mode, ("payments", mode, horizon),
+                       lambda ds: payment_features(ds, mode, horizon))
+
+
+def per_payment(data: Dataset, mode: str, what: tuple, compute):
+    """`compute(ds)` (a frame or series indexed by txn_id in time order), cached; in strict mode
+    computed on the dataset `data` was cut from by time (`schema.prefix_source`) and cut to
+    `data`'s payments, which are its first rows."""
+    source = prefix_source(data) if mode == "strict" else None
+    if source is None:
+        return cached(data, what, lambda: compute(data))
+    whole = cached(source, what, lambda: compute(source))
+    n = len(data.transactions)
+    if not cached(data, ("is head of", id(source), len(whole)),
+                  lambda: bool(whole.index[:n].isin(data.transactions["txn_id"]).all())):
+        return cached(data, what, lambda: compute(data))
+    head = whole.iloc[:n]
+    head.attrs = dict(whole.attrs)
+    return head
 
 
 def payment_targets(labels: Labels, txn_ids: pd.Index) -> np.ndarray:

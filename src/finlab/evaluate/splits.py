@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from finlab.errors import InputError
-from finlab.schema import Dataset, Labels
+from finlab.schema import Dataset, Labels, mark_prefix
 from finlab.truth import Targets, period_targets  # noqa: F401  (the truth lives there)
 
 
@@ -56,6 +56,7 @@ def until(ds: Dataset, cutoff: pd.Timestamp) -> Dataset:
     tx = ds.transactions
     keep = (tx["ts"] < cutoff).to_numpy()
     sliced = replace(ds, transactions=tx[keep], manifest={**ds.manifest, "as_of": str(cutoff)})
+    mark_prefix(sliced, ds)
     if ds.labels is None:
         return sliced
     lab = ds.labels
