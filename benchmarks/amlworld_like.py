@@ -63,8 +63,9 @@ def background(rng, n_pay: int, n_acc: int, days: int):
 
 def attempt(rng, kind: str, n_acc: int, days: int):
     """One laundering attempt: (src, dst, minute, amount) arrays, times increasing along the
-    flow, within a few days."""
-    start = int(rng.integers(0, (days - 4) * 1440))
+    flow, within a few days. Attempts start anywhere in the period (as many in its last days as
+    in its first); the caller drops the payments of one that runs past the end."""
+    start = int(rng.integers(0, days * 1440))
     base = float(rng.lognormal(6.5, 1.4))
 
     def gaps(n):
@@ -124,6 +125,10 @@ def main() -> None:
     while total < a.laundering - lone_n:
         kind = KINDS[int(rng.integers(0, len(KINDS)))]
         s, d, tt, amt = attempt(rng, kind, a.accounts, a.days)
+        inside = tt < a.days * 1440
+        if not inside.any():
+            continue
+        s, d, tt, amt = s[inside], d[inside], tt[inside], amt[inside]
         flows.append((kind, s, d, tt, np.round(amt, 2)))
         total += s.size
     lone = (rng.integers(0, a.accounts, lone_n), rng.integers(0, a.accounts, lone_n),
