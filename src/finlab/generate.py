@@ -150,7 +150,9 @@ class WindowPart:
     ts: np.ndarray
 
 
-WindowRunner = Callable[[Plan, PartSink, list[Window]], Iterator[WindowPart]]
+#: materializes windows: a generator that yields None once the windows are under way (so the
+#: caller writes the world's own tables meanwhile), then each window's part in window order
+WindowRunner = Callable[[Plan, PartSink, list[Window]], Iterator[WindowPart | None]]
 
 
 def write_window(p: Plan, sink: PartSink, w: Window) -> WindowPart:
@@ -170,11 +172,12 @@ def write_window(p: Plan, sink: PartSink, w: Window) -> WindowPart:
 def threaded_windows(threads: int = 2) -> WindowRunner:
     """The one-process runner: the next windows materialize while one is written (numpy and
     Parquet release the GIL); results come back in window order."""
-    def run(p: Plan, sink: PartSink, ws: list[Window]) -> Iterator[WindowPart]:
+    def run(p: Plan, sink: PartSink, ws: list[Window]) -> Iterator[WindowPart | None]:
         n = max(threads, 1)
         with ThreadPoolExecutor(max_workers=n) as pool:
             pending = [pool.submit(write_window, p, sink, w) for w in ws[:n]]
             nxt = len(pending)
+            yield None
             while pending:
                 part = pending.pop(0).result()
                 if nxt < len(ws):
@@ -262,18 +265,20 @@ def generate(
         "windows": len(p.windows),
     }
     with open_writer(out, force=force, manifest=manifest) as writer:
-        tables = p.world.tables()
-        for name in ("countries", "banks", "parties", "accounts"):
-            writer.write(name, to_arrow(tables[name], storage_schema(OBSERVABLES[name])))
-        writer.write("labels/party_attributes",
-                     to_arrow(tables["party_attributes"], storage_schema(LABELS["party_attributes"])))
-        writer.write("labels/accounts", to_arrow(account_labels(p), storage_schema(ACCOUNT_LABELS)))
         tally = CaseTally(p.n_cases)
         total = len(p.windows)
         progress("writing transactions", 0, total)
         runner = run_windows or threaded_windows(threads)
         # closed before the writer cleans up on an error, so no task writes after that
         with closing(runner(p, writer.sink(), p.windows)) as parts:
+            next(parts)  # the windows are under way: write the world's tables meanwhile
+            tables = p.world.tables()
+            for name in ("countries", "banks", "parties", "accounts"):
+                writer.write(name, to_arrow(tables[name], storage_schema(OBSERVABLES[name])))
+            writer.write("labels/party_attributes", to_arrow(
+                tables["party_attributes"], storage_schema(LABELS["party_attributes"])))
+            writer.write("labels/accounts",
+                         to_arrow(account_labels(p), storage_schema(ACCOUNT_LABELS)))
             for i, part in enumerate(parts):
                 for rel, (rows, digest) in part.files.items():
                     writer.record(rel, rows, digest)

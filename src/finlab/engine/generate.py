@@ -20,12 +20,13 @@ RETRIES = 2
 def dask_windows(client) -> WindowRunner:
     """A window runner that materializes windows as tasks on `client`'s workers; results are
     returned in window order, so the manifest does not depend on timing."""
-    def run(p: Plan, sink: PartSink, ws: list[Window]) -> Iterator[WindowPart]:
+    def run(p: Plan, sink: PartSink, ws: list[Window]) -> Iterator[WindowPart | None]:
         token = secrets.token_hex(6)  # fresh keys: a shared client never reuses old windows
         plan = client.scatter(p, broadcast=True, hash=False)
         futures = client.map(write_window, [plan] * len(ws), [sink] * len(ws), ws,
                              key=[f"finlab-window-{token}-{w.index}" for w in ws], retries=RETRIES)
         try:
+            yield None
             for f in futures:
                 yield f.result()
         finally:
