@@ -53,7 +53,7 @@ def raw_fields(tx: pd.DataFrame) -> pd.DataFrame:
         "raw_format": tx["reference"].cat.codes.to_numpy(np.float64),
         "raw_same_bank": (tx["src_bank"].astype(str) == tx["dst_bank"].astype(str)).to_numpy(np.float64),
         "raw_hour": ts.dt.hour.to_numpy(np.float64),
-        "raw_weekday": ts.dt.dayofweek.to_numpy(np.float64),
+        "raw_weekday": ts.dt.day_of_week.to_numpy(np.float64),
     }, index=pd.Index(tx["txn_id"].to_numpy(), name="txn_id"))
 
 
