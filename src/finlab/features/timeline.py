@@ -29,8 +29,8 @@ class Timeline:
     def bounds(self, account: np.ndarray, lo: np.ndarray, hi: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
         """Positions [left, right) of each query's events with lo <= t < hi."""
-        left = np.searchsorted(self.key, self._key(account, lo), side="left")
-        right = np.searchsorted(self.key, self._key(account, hi), side="left")
+        left = sorted_search(self.key, self._key(account, lo))
+        right = sorted_search(self.key, self._key(account, hi))
         return left, np.maximum(right, left)
 
     def prefix(self, values: np.ndarray | None = None) -> np.ndarray:
@@ -38,6 +38,16 @@ class Timeline:
         v = np.ones(self.order.size) if values is None else np.asarray(values, np.float64)[
             self.order]
         return np.concatenate([[0.0], np.cumsum(v)])
+
+
+def sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(haystack, needles, side="left")`, with the needles searched in sorted
+    order: consecutive binary searches then walk nearby memory, which is about 15 times faster
+    than random needles over tens of millions of events (benchmarks/detect.py --payments)."""
+    order = np.argsort(needles)
+    found = np.empty(needles.size, np.int64)
+    found[order] = np.searchsorted(haystack, needles[order], side="left")
+    return found
 
 
 def window_total(prefix: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
