@@ -62,7 +62,7 @@ class Graph:
 def pattern_features(view) -> dict[str, np.ndarray]:
     g = Graph(view)
     n = view.n
-    out = {c: np.zeros(n) for c in PATTERN_COLUMNS}
+    out = {c: np.zeros(n, np.float32) for c in PATTERN_COLUMNS}  # counts: exact in float32
     for start in range(0, n, BLOCK):
         idx = np.arange(start, min(n, start + BLOCK))
         out["gather_siblings"][idx] = siblings(g, idx, gather=True)
