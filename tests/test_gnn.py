@@ -213,3 +213,24 @@ def test_the_model_is_written_for_mlflow(gnn_installed, planted_split, tmp_path)
     saved = torch.load(det.write_model(tmp_path / "model.pt"), weights_only=False)
     assert saved["detector"] == "gnn_accounts"
     assert set(saved["state_dict"]) == set(det.network_.state_dict())
+
+
+def test_edge_inputs_carry_strict_payment_features(planted, planted_split):
+    """With payment_features on (the default), each edge's inputs end with its payment's strict
+    features (signed log1p), and a payment's inputs are the same on the training prefix as on the
+    whole dataset (no later payment reaches them); off, only the graph's own inputs remain."""
+    from finlab.features.payments import payment_features
+    from finlab.gnn.graph import EDGE_INPUTS
+
+    _, train = planted_split
+    cls = DETECTORS.get("gnn_edges")
+    g = cls({}).graph(train)
+    f = payment_features(train)
+    assert g.edge_x.shape[1] == len(EDGE_INPUTS) + f.shape[1]
+    x = f.to_numpy(np.float32)[f.index.get_indexer(g.txn_id)]
+    want = np.nan_to_num(np.sign(x) * np.log1p(np.abs(x)))
+    np.testing.assert_allclose(g.edge_x[:, len(EDGE_INPUTS):], want, rtol=1e-6)
+    whole = cls({}).graph(planted.without_labels())
+    at = pd.Index(whole.txn_id).get_indexer(g.txn_id)
+    np.testing.assert_array_equal(whole.edge_x[at, len(EDGE_INPUTS):], g.edge_x[:, len(EDGE_INPUTS):])
+    assert cls({"payment_features": False}).graph(train).edge_x.shape[1] == len(EDGE_INPUTS)

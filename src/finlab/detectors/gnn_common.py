@@ -20,7 +20,9 @@ import pandas as pd
 from pydantic import Field
 
 from finlab.detectors.base import Detector, cached, explanation, require_labels
+from finlab.detectors.payment_common import features_of
 from finlab.errors import InputError
+from finlab.features.payments import DEFAULT_HORIZON
 from finlab.gnn.graph import build_graph, node_index
 from finlab.registry import StrictModel
 from finlab.schema import Dataset, Labels
@@ -43,6 +45,8 @@ class GNNParams(StrictModel):
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="last share of the training period used for validation")
     max_validation_negatives: int = Field(30_000, ge=100)
+    payment_features: bool = Field(
+        True, description="append each payment's strict payment features to its edge inputs")
     explain_top: int = Field(5, ge=1, le=100, description="edges named per explained id")
     seed: int = Field(0, ge=0, le=2**63 - 1)
 
@@ -71,8 +75,9 @@ class GNNDetector(Detector):
         ts = tx["ts"]
         cut = ts.min() + (ts.max() - ts.min()) * (1 - self.params.validation_fraction)
         early = (ts < cut).to_numpy()
-        g_train = build_graph(tx[early], nodes)
-        g_all = build_graph(tx, nodes)
+        extra = self.edge_features(data)
+        g_train = build_graph(tx[early], nodes, None if extra is None else extra[early])
+        g_all = build_graph(tx, nodes, extra)
         cut_s = int(pd.Timestamp(cut).timestamp())
         train_ids, y_train = self.seeds(g_train, suspicious, g_train.ts >= 0)
         val_ids, y_val = self.seeds(g_all, suspicious, g_all.ts >= cut_s)
@@ -105,9 +110,20 @@ class GNNDetector(Detector):
 
     # --- score and explain ---------------------------------------------------------------------
 
+    def edge_features(self, data: Dataset) -> np.ndarray | None:
+        """The strict payment features of `data`'s payments, in its row order, as signed
+        log1p (counts and sums span decades), or None when `payment_features` is off. Strict:
+        no payment sees a later one, so the training graph's inputs never see validation."""
+        if not self.params.payment_features:
+            return None
+        f = features_of(data, "strict", DEFAULT_HORIZON)
+        x = f.to_numpy(np.float32)[f.index.get_indexer(data.transactions["txn_id"])]
+        return np.nan_to_num(np.sign(x) * np.log1p(np.abs(x)), nan=0.0, posinf=0.0, neginf=0.0)
+
     def graph(self, data: Dataset):
-        return cached(data, ("gnn_graph",), lambda: build_graph(
-            data.transactions, node_index(data.accounts, data.transactions)))
+        return cached(data, ("gnn_graph", self.params.payment_features), lambda: build_graph(
+            data.transactions, node_index(data.accounts, data.transactions),
+            self.edge_features(data)))
 
     def score(self, data: Dataset) -> pd.Series:
         from finlab.gnn.train import predict

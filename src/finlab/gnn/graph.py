@@ -5,8 +5,9 @@ and along its reverse, so one incidence list per node holds both directions. Edg
 payment's own fields (amount, time of day and week, channel, cross-border and cross-bank flags),
 how long since each end last paid or was paid, and the Multi-GNN port numbers: the rank, in order
 of first contact, of the counterparty among the payer's payees (out port) and among the payee's
-payers (in port). Node inputs are the account's degrees, distinct counterparties and sums in and
-out, computed on the graph at hand: a training graph never sees later payments.
+payers (in port); the detectors append each payment's strict payment features
+(finlab.features.payments). Node inputs are the account's degrees, distinct counterparties and
+sums in and out, computed on the graph at hand: a training graph never sees later payments.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def node_index(accounts: pd.DataFrame, tx: pd.DataFrame) -> pd.Index:
     return pd.Index(np.sort(ids.unique().to_numpy()))
 
 
-def build_graph(tx: pd.DataFrame, nodes: pd.Index) -> PaymentGraph:
-    """The graph of the payments `tx` on the node set `nodes` (every payment end must be in it)."""
+def build_graph(tx: pd.DataFrame, nodes: pd.Index, extra_edge_x: np.ndarray | None = None
+                ) -> PaymentGraph:
+    """The graph of the payments `tx` on the node set `nodes` (every payment end must be in it);
+    `extra_edge_x` (one row per payment of `tx`, in its order) is appended to the edge inputs."""
     seconds = ((tx["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     order = np.lexsort((tx["txn_id"].to_numpy(np.int64), seconds))
     tx, ts = tx.iloc[order], seconds[order]
@@ -68,6 +71,8 @@ def build_graph(tx: pd.DataFrame, nodes: pd.Index) -> PaymentGraph:
     dst = nodes.get_indexer(tx["dst_account"]).astype(np.int64)
     n = len(nodes)
     edge_x = _edge_inputs(tx, src, dst, ts, n)
+    if extra_edge_x is not None:
+        edge_x = np.hstack([edge_x, np.asarray(extra_edge_x, np.float32)[order]])
     node_x = _node_inputs(src, dst, tx["amount_base"].to_numpy(np.float64), n)
     both = np.concatenate([src, dst])
     edge_of = np.concatenate([np.arange(len(src)), np.arange(len(src))])
