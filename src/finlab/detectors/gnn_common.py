@@ -36,7 +36,9 @@ class GNNParams(StrictModel):
         description="edges sampled per node at each hop (bounds memory per batch)")
     epochs: int = Field(4, ge=1, le=200)
     batch_size: int = Field(512, ge=8, le=65_536, description="seeds per training step")
-    score_batch_size: int = Field(4096, ge=8, le=262_144, description="seeds per scoring step")
+    score_batch_size: int = Field(
+        32_768, ge=8, le=262_144, description="seeds per scoring step (each step samples "
+        "the neighbourhood of all its seeds at once: fewer, larger steps share that work)")
     learning_rate: float = Field(0.005, gt=0, le=1)
     negatives_per_positive: int = Field(
         10, ge=1, le=10_000, description="negatives drawn per positive each epoch (imbalance)")
