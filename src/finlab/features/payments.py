@@ -76,22 +76,28 @@ def payment_view(ds: Dataset, mode: Mode = "strict", horizon: int = DEFAULT_HORI
 def payment_features(ds: Dataset, mode: Mode = "strict", horizon: int = DEFAULT_HORIZON
                      ) -> pd.DataFrame:
     """Every payment's features (float32 columns, indexed by txn_id in time order)."""
-    from finlab.features.payment_graph import pattern_features
-
     view = payment_view(ds, mode, horizon)
     names = payment_feature_names(view.timed)
     table = np.empty((view.n, len(names)), np.float32)  # float32: 10M payments in ~3 GiB
     at = {name: j for j, name in enumerate(names)}
-    for group in (own_fields, end_activity, pair_history, pattern_features):
-        columns = group(view, ds) if group is own_fields else group(view)
-        for name, column in columns.items() if isinstance(columns, dict) else columns:
-            table[:, at[name]] = column
-        del columns
+    for name, column in feature_columns(view, ds):
+        table[:, at[name]] = column
     frame = pd.DataFrame(table, index=pd.Index(view.txn_id, name="txn_id"), columns=names,
                          copy=False)
     frame.attrs["mode"] = mode
     frame.attrs["left_out"] = left_out_features(view.timed)
     return frame
+
+
+def feature_columns(view: PaymentView, ds: Dataset) -> Iterator[tuple[str, np.ndarray]]:
+    """Every feature column by name, group after group, so only one group's arrays are alive
+    at a time."""
+    from finlab.features.payment_graph import pattern_features
+
+    yield from own_fields(view, ds).items()
+    yield from end_activity(view)
+    yield from pair_history(view).items()
+    yield from pattern_features(view).items()
 
 
 def left_out_features(timed: bool) -> list[str]:
