@@ -234,3 +234,49 @@ def test_edge_inputs_carry_strict_payment_features(planted, planted_split):
     at = pd.Index(whole.txn_id).get_indexer(g.txn_id)
     np.testing.assert_array_equal(whole.edge_x[at, len(EDGE_INPUTS):], g.edge_x[:, len(EDGE_INPUTS):])
     assert cls({"payment_features": False}).graph(train).edge_x.shape[1] == len(EDGE_INPUTS)
+
+
+def test_the_graph_depends_on_no_row_order(planted_split):
+    """Shuffled payments (and their extra inputs, shuffled alike) give the same graph."""
+    from finlab.gnn.graph import build_graph, node_index
+
+    _, train = planted_split
+    tx = train.transactions
+    extra = np.arange(len(tx) * 2, dtype=np.float32).reshape(len(tx), 2)
+    nodes = node_index(train.accounts, tx)
+    shuffle = np.random.default_rng(5).permutation(len(tx))
+    a = build_graph(tx, nodes, extra)
+    b = build_graph(tx.iloc[shuffle], nodes, extra[shuffle])
+    for field in ("txn_id", "ts", "src", "dst", "edge_x", "node_x", "indptr", "incident"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+def test_window_inputs_of_the_training_graph_stop_at_its_end(gnn_installed, planted_split,
+                                                            monkeypatch):
+    """In window mode the training graph's payment features are computed on the training graph
+    alone: a payment just before the validation cut does not see the payments after it, while
+    the validation graph's inputs do."""
+    import finlab.gnn.train
+    from finlab.features.payments import payment_features
+    from finlab.gnn.graph import EDGE_INPUTS
+
+    _, train = planted_split
+    seen = {}
+
+    def capture(kind, g_train, *args):
+        seen.update(g_train=g_train, g_all=args[2])
+        raise StopIteration
+
+    monkeypatch.setattr(finlab.gnn.train, "train", capture)
+    det = make_detector("gnn_edges", {**FAST, "mode": "window"})
+    with pytest.raises(StopIteration):
+        det.fit(train, train.labels)
+    g_train, g_all = seen["g_train"], seen["g_all"]
+    early = train.transactions[train.transactions["txn_id"].isin(g_train.txn_id)]
+    alone = payment_features(replace(train, transactions=early), mode="window")
+    x = alone.to_numpy(np.float32)[alone.index.get_indexer(g_train.txn_id)]
+    want = np.nan_to_num(np.sign(x) * np.log1p(np.abs(x)))
+    np.testing.assert_allclose(g_train.edge_x[:, len(EDGE_INPUTS):], want, rtol=1e-6)
+    at = pd.Index(g_all.txn_id).get_indexer(g_train.txn_id)
+    later_seen = (g_all.edge_x[at, len(EDGE_INPUTS):] != g_train.edge_x[:, len(EDGE_INPUTS):])
+    assert later_seen.any(), "no training payment's window reaches past the cut: a vacuous test"

@@ -24,6 +24,11 @@ EDGE_INPUTS = ("log_amount", "whole_amount", "round_hundred", "hour_sin", "hour_
                "weekday_cos", "cross_border", "cross_bank", "log_out_port", "log_in_port",
                "log_since_payer_paid", "log_since_payee_paid",
                *(f"channel_{c}" for c in CHANNELS), "channel_other")
+#: the payment columns the graph reads
+READ = ("txn_id", "ts", "src_account", "dst_account", "amount_base", "channel", "src_country",
+        "dst_country", "src_bank", "dst_bank")
+#: rows copied at a time into the edge inputs
+STEP = 1 << 20
 NODE_INPUTS = ("log_out_degree", "log_in_degree", "log_out_payees", "log_in_payers",
                "log_out_sum", "log_in_sum")
 
@@ -64,15 +69,28 @@ def build_graph(tx: pd.DataFrame, nodes: pd.Index, extra_edge_x: np.ndarray | No
                 ) -> PaymentGraph:
     """The graph of the payments `tx` on the node set `nodes` (every payment end must be in it);
     `extra_edge_x` (one row per payment of `tx`, in its order) is appended to the edge inputs."""
+    tx = tx[[c for c in READ if c in tx]]
     seconds = ((tx["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     order = np.lexsort((tx["txn_id"].to_numpy(np.int64), seconds))
-    tx, ts = tx.iloc[order], seconds[order]
+    in_order = bool(np.all(order[1:] > order[:-1]))
+    if not in_order:
+        tx = tx.iloc[order]
+    ts = seconds[order]
     src = nodes.get_indexer(tx["src_account"]).astype(np.int64)
     dst = nodes.get_indexer(tx["dst_account"]).astype(np.int64)
     n = len(nodes)
-    edge_x = _edge_inputs(tx, src, dst, ts, n)
-    if extra_edge_x is not None:
-        edge_x = np.hstack([edge_x, np.asarray(extra_edge_x, np.float32)[order]])
+    base = _edge_inputs(tx, src, dst, ts, n)
+    if extra_edge_x is None:
+        edge_x = base
+    else:
+        # one array for both, filled in steps: no stacked copy of the (large) payment features
+        width = base.shape[1]
+        edge_x = np.empty((len(tx), width + extra_edge_x.shape[1]), np.float32)
+        edge_x[:, :width] = base
+        del base
+        for lo in range(0, len(tx), STEP):
+            rows = slice(lo, lo + STEP)
+            edge_x[rows, width:] = extra_edge_x[rows if in_order else order[rows]]
     node_x = _node_inputs(src, dst, tx["amount_base"].to_numpy(np.float64), n)
     both = np.concatenate([src, dst])
     edge_of = np.concatenate([np.arange(len(src)), np.arange(len(src))])

@@ -70,7 +70,8 @@ class Standardizer:
     @classmethod
     def of(cls, g: PaymentGraph) -> Standardizer:
         def spread(a):
-            return a.mean(0), np.where(a.std(0) > 0, a.std(0), 1).astype(np.float32)
+            std = a.std(0)
+            return a.mean(0), np.where(std > 0, std, 1).astype(np.float32)
 
         (nm, ns), (em, es) = spread(g.node_x), spread(g.edge_x)
         return cls(nm.astype(np.float32), ns, em.astype(np.float32), es)
