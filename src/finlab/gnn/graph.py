@@ -186,7 +186,17 @@ def sample_incident(g: PaymentGraph, nodes: np.ndarray, k: int,
     draws = rng.integers(0, big_deg[:, None], size=(len(big_deg), k)) if len(big_deg) else \
         np.zeros((0, k), np.int64)
     some = g.incident[(big_lo[:, None] + draws).ravel()]
-    return np.unique(np.concatenate([every, some]))
+    return sorted_unique(np.concatenate([every, some]), g.n_edges)
+
+
+def sorted_unique(values: np.ndarray, size: int) -> np.ndarray:
+    """np.unique of indices in [0, size): through a mask of `size` flags when there are many
+    (a scoring step's neighbourhood spans much of the graph), by hashing when there are few."""
+    if len(values) * 64 < size:
+        return np.unique(values)
+    mask = np.zeros(size, bool)
+    mask[values] = True
+    return np.flatnonzero(mask)
 
 
 @dataclass(frozen=True)
@@ -209,16 +219,21 @@ def sample_subgraph(g: PaymentGraph, fanouts, rng: np.random.Generator, *,
     seed_edges = np.unique(np.asarray(seed_edges if seed_edges is not None else [], np.int64))
     roots = np.concatenate([g.src[seed_edges], g.dst[seed_edges],
                             np.asarray(seed_nodes if seed_nodes is not None else [], np.int64)])
-    roots = np.unique(roots)
-    nodes, edges, frontier = roots, seed_edges, roots
+    roots = sorted_unique(roots, g.n_nodes)
+    known = np.zeros(g.n_nodes, bool)
+    known[roots] = True
+    picked_all, frontier = [seed_edges], roots
     for k in fanouts:
         if len(frontier) == 0:
             break
         picked = sample_incident(g, frontier, int(k), rng)
-        edges = np.union1d(edges, picked)
-        ends = np.unique(np.concatenate([g.src[picked], g.dst[picked]]))
-        frontier = np.setdiff1d(ends, nodes, assume_unique=True)
-        nodes = np.union1d(nodes, frontier)
-    return Subgraph(nodes, edges, np.searchsorted(nodes, g.src[edges]),
-                    np.searchsorted(nodes, g.dst[edges]), np.searchsorted(nodes, roots),
+        picked_all.append(picked)
+        ends = np.concatenate([g.src[picked], g.dst[picked]])
+        frontier = sorted_unique(ends[~known[ends]], g.n_nodes)
+        known[frontier] = True
+    nodes = np.flatnonzero(known)
+    edges = sorted_unique(np.concatenate(picked_all), g.n_edges)
+    local = np.zeros(g.n_nodes, np.int64)
+    local[nodes] = np.arange(len(nodes))
+    return Subgraph(nodes, edges, local[g.src[edges]], local[g.dst[edges]], local[roots],
                     np.searchsorted(edges, seed_edges))

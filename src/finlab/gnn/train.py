@@ -86,9 +86,11 @@ def batch_inputs(g: PaymentGraph, kind: str, seeds: np.ndarray, s: Settings,
     ego = np.zeros((len(sub.nodes), 1), np.float32)
     ego[sub.seed_nodes] = 1
     x = np.hstack([(g.node_x[sub.nodes] - z.node_mean) / z.node_std, ego])
-    edge_x = (g.edge_x[sub.edges] - z.edge_mean) / z.edge_std
+    edge_x = g.edge_x[sub.edges]    # a copy (fancy indexing), standardized in place
+    edge_x -= z.edge_mean
+    edge_x /= z.edge_std
     targets = sub.seed_edges if kind == "edges" else sub.seed_nodes
-    return (torch.from_numpy(x), torch.from_numpy(edge_x.astype(np.float32)),
+    return (torch.from_numpy(x), torch.from_numpy(edge_x),
             torch.from_numpy(sub.src), torch.from_numpy(sub.dst),
             torch.from_numpy(targets)), sub.edges
 
