@@ -35,7 +35,8 @@ class GNNParams(StrictModel):
     fanouts: tuple[int, ...] = Field(
         (10, 5), min_length=1, max_length=4,
         description="edges sampled per node at each hop (bounds memory per batch)")
-    epochs: int = Field(4, ge=1, le=200)
+    epochs: int = Field(12, ge=1, le=200, description="passes over a fresh draw of seeds; "
+                        "the epoch with the best validation AP is kept")
     batch_size: int = Field(512, ge=8, le=65_536, description="seeds per training step")
     score_batch_size: int = Field(
         32_768, ge=8, le=262_144, description="seeds per scoring step (each step samples "
