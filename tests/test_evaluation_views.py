@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from finlab.evaluate.bootstrap import intervals, resample_weights, weighted_metrics
+from finlab.evaluate import bootstrap
+from finlab.evaluate.bootstrap import (
+    case_weights,
+    intervals,
+    payment_intervals,
+    resample_weights,
+    weighted_metrics,
+)
 from finlab.evaluate.experiment import Experiment, evaluate_dataset
 from finlab.evaluate.held_out import case_split, restrict, training_view, unseen_accounts
 from finlab.truth import Targets, suspicious_accounts
@@ -110,6 +117,34 @@ def test_intervals_contain_the_estimate_and_shrink_with_more_cases():
     assert widths[1] < 0.6 * widths[0]
 
 
+def test_positives_without_a_case_are_drawn_alone():
+    y = np.array([1, 1, 1, 1, 0, 0])
+    case = np.array(["c", "c", None, None, None, None], dtype=object)
+    w = case_weights(np.random.default_rng(0), y, case, 300)
+    assert (w[:, 0] == w[:, 1]).all()  # one case, drawn whole
+    assert (w[:, 2] != w[:, 3]).any() and (w[:, 2] != w[:, 0]).any()  # two lone payments
+    assert w[:, :4].sum(axis=1).mean() == pytest.approx(4, rel=0.1)  # 3 cases of 4 payments
+
+
+def test_payment_intervals_match_the_full_bootstrap():
+    """The Poisson shortcut (one draw per stretch of negatives) gives the intervals that drawing
+    every payment does, and contains the estimate."""
+    from sklearn.metrics import average_precision_score
+
+    scores, t = _noisy(40, seed=3)
+    y, score = t.y.to_numpy(), scores.to_numpy()
+    case = t.case_id.reindex(t.y.index).to_numpy(object)
+    fast = payment_intervals(score, y, case, threshold=1.0, budget=120, resamples=400, seed=2)
+    assert fast == payment_intervals(score, y, case, 1.0, 120, 400, seed=2)  # paired by seed
+    full = bootstrap.bounds(weighted_metrics(
+        y, score, case_weights(np.random.default_rng(5), y, case, 400), 1.0, 120), 0.95)
+    ap = average_precision_score(y, score)
+    assert fast["average_precision"][0] <= ap <= fast["average_precision"][1]
+    for key in bootstrap.METRICS:
+        assert 0 <= fast[key][0] < fast[key][1] <= 1
+        assert fast[key] == pytest.approx(full[key], abs=0.05), key
+
+
 def test_evaluate_dataset_reports_every_view_with_intervals(tiny_dataset):
     exp = Experiment.model_validate({
         "name": "v", "dataset": "unused", "detectors": [{"name": "rules"}],
@@ -120,6 +155,8 @@ def test_evaluate_dataset_reports_every_view_with_intervals(tiny_dataset):
         assert "average_precision" in m[key] and "intervals" in m[key], key
     ci = m["account"]["intervals"]["average_precision"]
     assert ci[0] <= m["account"]["average_precision"] <= ci[1]
+    ci = m["payment"]["intervals"]["average_precision"]
+    assert ci[0] <= m["payment"]["average_precision"] <= ci[1]
     assert views["bootstrap_resamples"] == 50
     assert views["case"]["test"]["cases"] >= 1
     assert views["inductive"]["accounts"] <= m["account"]["positives"] + m["account"]["negatives"]

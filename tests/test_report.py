@@ -51,7 +51,9 @@ def inputs():
         "detectors": {
             "rules": {"account": _level(0.3, 12.0), "transaction": _level(0.55, None),
                       "case": {**_level(0.5, 10.0), "recall_at_budget": 0.6},
-                      "payment": {"f1": 0.45, "recall_at_budget": 0.7}},
+                      "payment": {"f1": 0.45, "recall_at_budget": 0.7, "intervals": {
+                          "average_precision": [0.5, 0.6], "f1": [0.4, 0.5],
+                          "recall_at_budget": [0.6, 0.8]}}},
             # several seeds: every float as mean and std
             "gradient_boosting": {
                 "account": {
@@ -119,6 +121,9 @@ def test_report_is_self_contained_and_complete(inputs, tmp_path):
     assert "<b>8.5 ± 1.5</b>" in gb  # fewest days to detection
     assert "<b>0.620 ± 0.040</b>" in gb  # best transaction-level average precision
     assert "0.550" in _row(page, "rules")
+    # payment-level intervals beside the payment columns (transaction AP ranks the same payments)
+    for text in ("0.550 [0.500, 0.600]", "0.450 [0.400, 0.500]", "0.700 [0.600, 0.800]"):
+        assert text in _row(page, "rules"), text
     assert "<b>" not in _row(page, "isolation_forest")
     assert "<b>0.200</b>" not in page  # precision at budget ties everywhere: nothing to bold
     assert "<b>0.600</b>" not in page  # the only case-level value: nothing to compare

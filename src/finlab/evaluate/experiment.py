@@ -248,7 +248,7 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
             detected_at = pd.concat([detected_at, pd.Series(c, index=new)])
         account = account_metrics(test_scores, test_targets, threshold, budget, detected_at)
         case = case_metrics(test_scores, test_targets, budget, detected_at)
-        payment = payment_level(exp, ds, det, split, validation, test, test_txns)
+        payment = payment_level(exp, ds, det, split, validation, test, test_txns, seed)
         transaction = transaction_metrics(
             payment.pop("scores"), test_txns, test_targets.y.index, budget, det.level,
             threshold if det.level == "account" else payment["threshold"])
@@ -266,12 +266,14 @@ def evaluate_dataset(exp: Experiment, ds: Dataset, seed: int,
 
 
 def payment_level(exp: Experiment, ds: Dataset, det, split, validation: Dataset, test: Dataset,
-                  test_txns: pd.DataFrame) -> dict:
+                  test_txns: pd.DataFrame, seed: int) -> dict:
     """Payment-level metrics of any detector (finlab.evaluate.payment_metrics), its threshold
-    chosen on the validation period's payments; "scores" holds the test payments' scores (for a
-    payment detector its own, else by txn_id of the higher-scored end)."""
+    chosen on the validation period's payments, with 95% bootstrap intervals (paired across
+    detectors by the seed); "scores" holds the test payments' scores (for a payment detector its
+    own, else by txn_id of the higher-scored end)."""
+    from finlab.evaluate.bootstrap import payment_intervals
     from finlab.evaluate.metrics import best_f1_threshold, period_transactions, transaction_scores
-    from finlab.evaluate.payment_metrics import payment_classes, payment_metrics
+    from finlab.evaluate.payment_metrics import payment_cases, payment_classes, payment_metrics
 
     level = det.level
     val_txns = period_transactions(ds, split.train_end, split.validation_end)
@@ -283,8 +285,11 @@ def payment_level(exp: Experiment, ds: Dataset, det, split, validation: Dataset,
     days = (split.end - split.validation_end).total_seconds() / 86_400
     budget = max(1, round(exp.budget.payments_per_month * days / 30))
     mode = getattr(det.params, "mode", None)
-    out = payment_metrics(score, test_txns["is_suspicious"].to_numpy(bool),
-                          payment_classes(ds, test_txns), threshold, budget, mode)
+    y = test_txns["is_suspicious"].to_numpy(bool)
+    out = payment_metrics(score, y, payment_classes(ds, test_txns), threshold, budget, mode)
+    if exp.split.bootstrap:
+        out["intervals"] = payment_intervals(score, y, payment_cases(ds, test_txns), threshold,
+                                             out["budget"], exp.split.bootstrap, seed)
     out["scores"] = raw
     return out
 

@@ -26,6 +26,14 @@ def payment_classes(ds, txns: pd.DataFrame) -> pd.Series:
     return out.where(txns["is_suspicious"].to_numpy(bool), "").reset_index(drop=True)
 
 
+def payment_cases(ds, txns: pd.DataFrame) -> np.ndarray:
+    """Per payment of `txns`: its case id (object), None where it has none, for resampling
+    suspicious payments case by case."""
+    lt = ds.labels.transactions
+    case = pd.Series(lt["case_id"].to_numpy(object), index=lt["txn_id"].to_numpy())
+    return case.reindex(txns["txn_id"].to_numpy()).to_numpy(object)
+
+
 def payment_metrics(score: np.ndarray, y: np.ndarray, classes: pd.Series, threshold: float,
                     budget: int, mode: str | None = None) -> dict:
     """Metrics of payment scores `score` against truth `y` (bool), with `threshold` chosen on

@@ -247,6 +247,11 @@ def _data_notes_section(metrics: Mapping) -> str:
     return _section(title, how, body)
 
 
+#: where a comparison column's interval is kept: transaction-level average precision ranks the
+#: same test payments by the same scores as the payment level does
+INTERVALS_OF = {"account": "account", "transaction": "payment", "payment": "payment"}
+
+
 def _comparison_section(metrics: Mapping, names: list[str]) -> str:
     # (level, key in its metrics, column heading, higher is better)
     columns = [("account", *ACCOUNT_COLUMNS[0]),
@@ -273,8 +278,7 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
             value = values[name][j]
             level = columns[j][0]
             text = _esc(_fmt(value, 1 if key == "median_days_to_detection" else 3)
-                        + (_interval(_level(metrics, name, "account"), key)
-                           if level == "account" else ""))
+                        + _interval(_level(metrics, name, INTERVALS_OF.get(level, "")), key))
             mean = _mean_std(value)[0]
             if mean is None:
                 cells.append(f'<td class="num na">{text}</td>')
@@ -298,7 +302,7 @@ def _comparison_section(metrics: Mapping, names: list[str]) -> str:
         "and the last column is at case level. Higher is "
         "better except for days to detection, and the best value per column is in bold (unless "
         "all values tie). Brackets hold 95% bootstrap intervals (positives resampled by case, "
-        "negatives by account).", body)
+        "negatives one by one).", body)
 
 
 def _views_section(metrics: Mapping, names: list[str]) -> str:
