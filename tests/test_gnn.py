@@ -86,6 +86,25 @@ def test_ports_count_counterparties_in_order_of_first_contact():
     assert ports(dst, src, 8).tolist() == [0, 0, 0, 0, 1, 1]
 
 
+def test_node_inputs_are_rates_over_the_graph_span():
+    """The same payments spread over twice the time give half the rates: a graph scored after
+    training spans longer than the training graph without its accounts looking busier."""
+    from finlab.gnn.graph import build_graph
+
+    def graph(hours):
+        tx = pd.DataFrame({
+            "txn_id": np.arange(4, dtype=np.int64),
+            "ts": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h"),
+            "src_account": np.array([1, 1, 1, 2], np.int64),
+            "dst_account": np.array([2, 3, 2, 3], np.int64),
+            "amount_base": np.array([10.0, 20.0, 30.0, 40.0])})
+        return build_graph(tx, pd.Index(np.arange(4, dtype=np.int64)))
+
+    short, long = graph([0, 24 * 10, 24 * 20, 24 * 30]), graph([0, 24 * 20, 24 * 40, 24 * 60])
+    np.testing.assert_allclose(np.expm1(short.node_x), 2 * np.expm1(long.node_x), rtol=1e-5)
+    assert np.expm1(short.node_x[1, 0]) == pytest.approx(3.0, rel=1e-5)  # 3 payments in 30 days
+
+
 def test_sampling_bounds_a_hub_and_keeps_the_seeds():
     from finlab.gnn.graph import build_graph, sample_subgraph
     from finlab.rng import generator
@@ -107,9 +126,8 @@ def test_sampling_bounds_a_hub_and_keeps_the_seeds():
 # --- with the extra -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def planted(tiny_scenario, tmp_path_factory):
+def planted_dir(tiny_scenario, tmp_path_factory):
     """A tiny world whose only suspicious flows are fan-ins and cycles, over 60 days."""
-    import finlab
     from finlab.config import TypologySpec
     from finlab.generate import generate
 
@@ -119,7 +137,14 @@ def planted(tiny_scenario, tmp_path_factory):
     })
     out = tmp_path_factory.mktemp("planted") / "world"
     generate(sc, out)
-    return finlab.load(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(planted_dir):
+    import finlab
+
+    return finlab.load(planted_dir)
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +211,57 @@ def test_test_period_labels_never_reach_training(name, gnn_installed, planted, p
 
 def test_validation_is_the_end_of_the_training_period(gnn_installed, planted_split):
     _, train = planted_split
-    det = make_detector("gnn_edges", {**FAST, "epochs": 2}).fit(train, train.labels)
+    det = make_detector("gnn_edges", {**FAST, "epochs": 2, "refit": False}).fit(
+        train, train.labels)
     ts = train.transactions["ts"]
     assert ts.min() < det.validation_cut_ < ts.max()
     assert [h["epoch"] for h in det.history_] == [0, 1]
     assert np.isfinite(det.threshold_)
+
+
+def test_refit_trains_as_long_as_validation_chose_on_the_whole_period(gnn_installed,
+                                                                      planted_split):
+    """The refitted network trains the best validated number of epochs, on every labelled
+    payment: labels of the validation fifth change it, and they do not change the network
+    validation chose (refit off)."""
+    _, train = planted_split
+    det = make_detector("gnn_edges", {**FAST, "epochs": 3}).fit(train, train.labels)
+    validated = [h for h in det.history_ if not h.get("refit")]
+    refit = [h for h in det.history_ if h.get("refit")]
+    best = max(range(3), key=lambda e: validated[e]["validation_ap"])
+    assert [h["epoch"] for h in validated] == [0, 1, 2]
+    assert [h["epoch"] for h in refit] == list(range(best + 1))
+    assert np.isfinite(det.threshold_)
+
+    lt = train.labels.transactions
+    late = lt["txn_id"].isin(train.transactions.loc[
+        train.transactions["ts"] >= det.validation_cut_, "txn_id"]).to_numpy()
+    flipped = replace(train.labels, transactions=lt.assign(
+        is_suspicious=lt["is_suspicious"].to_numpy(bool) ^ late))
+
+    def weights(params, labels):
+        net = make_detector("gnn_edges", {**FAST, "epochs": 1, **params}).fit(train, labels)
+        return torch_state(net)
+
+    same = [weights({"refit": False}, lab) for lab in (train.labels, flipped)]
+    differ = [weights({}, lab) for lab in (train.labels, flipped)]
+    assert all(np.array_equal(a, b) for a, b in zip(*same, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(*differ, strict=True))
+
+
+def torch_state(det) -> list[np.ndarray]:
+    return [v.detach().numpy().copy() for v in det.network_.state_dict().values()]
+
+
+def test_the_refitted_threshold_flags_the_validated_share():
+    from finlab.gnn.train import share_threshold
+
+    scores = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
+    weights = np.array([1.0, 1.0, 1.0, 1.0, 6.0])
+    assert share_threshold(scores, weights, 0.2) == 4.0     # the top two weigh 2 of 10
+    assert share_threshold(scores, weights, 0.05) == 5.0
+    assert share_threshold(scores, weights, 0.0) == np.inf
+    assert share_threshold(scores, weights, 1.0) == 1.0
 
 
 def test_explain_names_payments_of_the_scored_neighbourhood(gnn_installed, planted_split):
@@ -213,6 +284,36 @@ def test_the_model_is_written_for_mlflow(gnn_installed, planted_split, tmp_path)
     saved = torch.load(det.write_model(tmp_path / "model.pt"), weights_only=False)
     assert saved["detector"] == "gnn_accounts"
     assert set(saved["state_dict"]) == set(det.network_.state_dict())
+
+
+def test_run_scores_payments_and_logs_each_network(gnn_installed, planted_dir, tmp_path):
+    """`finlab run` with both GNNs, as experiments/gnn.yaml runs them: payment-level metrics
+    for gnn_edges, and every trained network in mlflow as a model artifact."""
+    import mlflow
+
+    from finlab.cli import app
+
+    spec = tmp_path / "gnn.yaml"
+    spec.write_text(f"name: g\ndataset: {planted_dir}\ncheckpoints: 1\n"
+                    "split: {bootstrap: 20}\ndetectors:\n"
+                    "  - {name: gnn_edges, params: {hidden: 8, epochs: 1}}\n"
+                    "  - {name: gnn_accounts, params: {hidden: 8, epochs: 1}}\n")
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    result = CliRunner().invoke(app, ["run", str(spec), "--out", str(tmp_path / "out"),
+                                      "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    payment = metrics["detectors"]["gnn_edges"]["payment"]
+    assert payment["positives"] > 0 and 0 < payment["average_precision"] <= 1
+    low, high = payment["intervals"]["average_precision"]
+    assert low <= payment["average_precision"] <= high
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("finlab-g").experiment_id])
+    assert len(runs) == 2
+    for run in runs:
+        key = run.data.tags["detector"]
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == \
+            [f"model/{key}.pt"]
 
 
 def test_edge_inputs_carry_strict_payment_features(planted, planted_split):

@@ -3,7 +3,9 @@
 
 Inside `fit`, the labelled data is cut in time: the network trains on payments before the cut
 (the training graph only) and is judged on payments after it, on the graph of all payments up
-to the end (train+validation), which picks the epoch and the threshold. `score` builds the graph
+to the end (train+validation), which picks the epoch and the threshold. With `refit` (the
+default), a fresh network then trains that many epochs on the whole period, and its threshold
+flags the share of validation payments the validated network flagged. `score` builds the graph
 of the data it is given (for the test period: every payment up to the test end) and scores every
 payment (or account) of it; it never reads labels. torch is imported only here, when a GNN is
 fitted or used, and only if the `gnn` extra is installed.
@@ -49,6 +51,10 @@ class GNNParams(StrictModel):
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="last share of the training period used for validation")
     max_validation_negatives: int = Field(30_000, ge=100)
+    refit: bool = Field(
+        True, description="once validation has picked the number of epochs, train a fresh "
+        "network that long on the whole labelled period (its last fifth is the closest to "
+        "what is scored next)")
     payment_features: bool = Field(
         True, description="append each payment's payment features to its edge inputs")
     mode: Literal["strict", "window"] = Field(
@@ -99,8 +105,10 @@ class GNNDetector(Detector):
                 raise InputError(
                     f"detector {self.name!r}: no suspicious payments in the {part} part of the "
                     "training data; give it a longer labelled period")
+        full_ids, y_full = (self.seeds(g_all, suspicious, np.ones(g_all.n_edges, bool))
+                            if self.params.refit else (None, None))
         fitted = train(self.kind, g_train, train_ids, y_train, g_all, val_ids, y_val,
-                       self.settings())
+                       self.settings(), full_ids, y_full)
         self.network_ = fitted.net
         self.standardizer_ = fitted.standardizer
         self.threshold_ = fitted.threshold

@@ -7,7 +7,8 @@ how long since each end last paid or was paid, and the Multi-GNN port numbers: t
 of first contact, of the counterparty among the payer's payees (out port) and among the payee's
 payers (in port); the detectors append each payment's strict payment features
 (finlab.features.payments). Node inputs are the account's degrees, distinct counterparties and
-sums in and out, computed on the graph at hand: a training graph never sees later payments.
+sums in and out per 30 days, computed on the graph at hand: a training graph never sees later
+payments, and a rate keeps the longer graph scored after it on the same scale.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ READ = ("txn_id", "ts", "src_account", "dst_account", "amount_base", "channel", 
         "dst_country", "src_bank", "dst_bank")
 #: rows copied at a time into the edge inputs
 STEP = 1 << 20
+#: per 30 days of the graph's span
 NODE_INPUTS = ("log_out_degree", "log_in_degree", "log_out_payees", "log_in_payers",
                "log_out_sum", "log_in_sum")
 
@@ -91,7 +93,8 @@ def build_graph(tx: pd.DataFrame, nodes: pd.Index, extra_edge_x: np.ndarray | No
         for lo in range(0, len(tx), STEP):
             rows = slice(lo, lo + STEP)
             edge_x[rows, width:] = extra_edge_x[rows if in_order else order[rows]]
-    node_x = _node_inputs(src, dst, tx["amount_base"].to_numpy(np.float64), n)
+    node_x = _node_inputs(src, dst, tx["amount_base"].to_numpy(np.float64), n,
+                          span_days(ts))
     both = np.concatenate([src, dst])
     edge_of = np.concatenate([np.arange(len(src)), np.arange(len(src))])
     by_node = np.lexsort((edge_of, both))
@@ -153,7 +156,14 @@ def _log_since_last(node: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return gap
 
 
-def _node_inputs(src, dst, amount, n: int) -> np.ndarray:
+def span_days(ts: np.ndarray) -> float:
+    """Days the payments `ts` (seconds) span, at least one."""
+    return max(float(ts.max() - ts.min()) / 86_400, 1.0) if len(ts) else 1.0
+
+
+def _node_inputs(src, dst, amount, n: int, days: float) -> np.ndarray:
+    """Degrees, distinct counterparties and sums per 30 days of the graph's span: a rate does
+    not grow with the span, so the training graph and the longer graph scored after it agree."""
     def distinct(a, b):
         pairs = np.unique(a * n + b)
         return np.bincount(pairs // n, minlength=n)
@@ -161,7 +171,7 @@ def _node_inputs(src, dst, amount, n: int) -> np.ndarray:
     cols = [np.bincount(src, minlength=n), np.bincount(dst, minlength=n), distinct(src, dst),
             distinct(dst, src), np.bincount(src, weights=np.abs(amount), minlength=n),
             np.bincount(dst, weights=np.abs(amount), minlength=n)]
-    return np.log1p(np.column_stack(cols)).astype(np.float32)
+    return np.log1p(np.column_stack(cols) * (30 / days)).astype(np.float32)
 
 
 def expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -118,49 +118,76 @@ class Fitted:
     history: list[dict]
 
 
+def new_network(kind: str, g: PaymentGraph, s: Settings):
+    """A network for `g`'s inputs, weights drawn from torch's generator, and its optimizer."""
+    net = NETWORKS[kind](g.node_x.shape[1], g.edge_x.shape[1], s.hidden, s.layers)
+    return net, torch.optim.Adam(net.parameters(), lr=s.learning_rate)
+
+
+def one_epoch(net, opt, kind: str, g: PaymentGraph, ids: np.ndarray, y: np.ndarray, s: Settings,
+              z: Standardizer, rng: np.random.Generator) -> float:
+    """One pass over every positive of `ids` and a fresh draw of negatives (the imbalance
+    handling); the mean loss."""
+    positives, negatives = ids[y == 1], ids[y == 0]
+    y_of = label_lookup(ids, y)
+    n_neg = min(len(negatives), s.negatives_per_positive * len(positives),
+                max(s.max_per_epoch - len(positives), 0))
+    drawn = np.concatenate([positives, rng.choice(negatives, n_neg, replace=False)])
+    drawn = drawn[rng.permutation(len(drawn))]
+    weight = torch.tensor(s.positive_weight)
+    net.train()
+    total = 0.0
+    for lo in range(0, len(drawn), s.batch_size):
+        seeds = np.sort(drawn[lo:lo + s.batch_size])
+        inputs, _ = batch_inputs(g, kind, seeds, s, z, rng)
+        target = torch.from_numpy(y_of(seeds).astype(np.float32))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            net(*inputs), target, pos_weight=weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(seeds)
+    return total / max(len(drawn), 1)
+
+
 def train(kind: str, g_train: PaymentGraph, train_ids: np.ndarray, y_train: np.ndarray,
-          g_val: PaymentGraph, val_ids: np.ndarray, y_val: np.ndarray, s: Settings) -> Fitted:
+          g_val: PaymentGraph, val_ids: np.ndarray, y_val: np.ndarray, s: Settings,
+          full_ids: np.ndarray | None = None, y_full: np.ndarray | None = None) -> Fitted:
     """Fit on the training graph's seeds; keep the epoch with the best validation average
-    precision (validation seeds scored on the train+validation graph)."""
+    precision (validation seeds scored on the train+validation graph). With `full_ids` (seeds of
+    `g_val`, the whole labelled period), train a fresh network on them for that many epochs."""
     from sklearn.metrics import average_precision_score
 
     rng = generator(s.seed, "gnn", kind, "train")
     z = Standardizer.of(g_train)
-    positives, negatives = train_ids[y_train == 1], train_ids[y_train == 0]
-    val_ids, val_w, yv = validation_sample(val_ids, y_val, s.max_validation_negatives, rng)
-    y_of = label_lookup(train_ids, y_train)
+    # a stream of its own: the validation labels do not move the training draws
+    val_ids, val_w, yv = validation_sample(val_ids, y_val, s.max_validation_negatives,
+                                           generator(s.seed, "gnn", kind, "validation sample"))
     history, best = [], None
     with torch.random.fork_rng(devices=[]), deterministic():
         torch.manual_seed(s.seed)
-        net = NETWORKS[kind](g_train.node_x.shape[1], g_train.edge_x.shape[1], s.hidden, s.layers)
-        opt = torch.optim.Adam(net.parameters(), lr=s.learning_rate)
-        weight = torch.tensor(s.positive_weight)
+        net, opt = new_network(kind, g_train, s)
         for epoch in range(s.epochs):
-            n_neg = min(len(negatives), s.negatives_per_positive * len(positives),
-                        max(s.max_per_epoch - len(positives), 0))
-            ids = np.concatenate([positives, rng.choice(negatives, n_neg, replace=False)])
-            ids = ids[rng.permutation(len(ids))]
-            net.train()
-            total = 0.0
-            for lo in range(0, len(ids), s.batch_size):
-                seeds = np.sort(ids[lo:lo + s.batch_size])
-                inputs, _ = batch_inputs(g_train, kind, seeds, s, z, rng)
-                target = torch.from_numpy(y_of(seeds).astype(np.float32))
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    net(*inputs), target, pos_weight=weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(seeds)
+            loss = one_epoch(net, opt, kind, g_train, train_ids, y_train, s, z, rng)
             scores = predict(net, kind, g_val, val_ids, s, z, stream="validation")
             ap = float(average_precision_score(yv, scores, sample_weight=val_w)) \
                 if 0 < yv.sum() < len(yv) else float("nan")
-            history.append({"epoch": epoch, "loss": total / max(len(ids), 1),
-                            "validation_ap": ap})
+            history.append({"epoch": epoch, "loss": loss, "validation_ap": ap})
             if best is None or ap > best[0]:
-                best = (ap, copy.deepcopy(net.state_dict()), scores)
-    net.load_state_dict(best[1])
-    return Fitted(net, z, best_f1_threshold(yv, best[2], val_w), history)
+                best = (ap, copy.deepcopy(net.state_dict()), scores, epoch)
+        net.load_state_dict(best[1])
+        threshold = best_f1_threshold(yv, best[2], val_w)
+        if full_ids is None:
+            return Fitted(net, z, threshold, history)
+        flagged = float(np.average(best[2] >= threshold, weights=val_w))
+        torch.manual_seed(s.seed)
+        z = Standardizer.of(g_val)
+        net, opt = new_network(kind, g_val, s)
+        for epoch in range(best[3] + 1):
+            loss = one_epoch(net, opt, kind, g_val, full_ids, y_full, s, z, rng)
+            history.append({"epoch": epoch, "loss": loss, "refit": True})
+        scores = predict(net, kind, g_val, val_ids, s, z, stream="validation")
+    return Fitted(net, z, share_threshold(scores, val_w, flagged), history)
 
 
 def label_lookup(ids: np.ndarray, y: np.ndarray):
@@ -180,6 +207,16 @@ def validation_sample(ids: np.ndarray, y: np.ndarray, max_negatives: int,
     out = np.concatenate([pos, keep])
     return out, np.r_[np.ones(len(pos)), np.full(len(keep), w_neg)], \
         np.r_[np.ones(len(pos), np.int8), np.zeros(len(keep), np.int8)]
+
+
+def share_threshold(scores: np.ndarray, weights: np.ndarray, share: float) -> float:
+    """The score at or above which about `share` of the (weighted) scores lie: the refitted
+    network flags as many validation payments as the validated one did at its best F1."""
+    if share <= 0:
+        return float("inf")
+    order = np.argsort(-scores, kind="stable")
+    reached = np.cumsum(weights[order]) / weights.sum()
+    return float(scores[order][min(int(np.searchsorted(reached, share)), len(scores) - 1)])
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
