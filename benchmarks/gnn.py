@@ -2,8 +2,9 @@
 """Benchmark the graph neural network detectors: training and scoring time and peak memory.
 
 Each run is a fresh subprocess on a generated dataset cut to its first N payments (in time):
-the first 60% of its days are the training data (`fit`, which validates on their last fifth),
-then `score` rates every payment (gnn_edges) or account (gnn_accounts) on the graph of all N.
+the first 60% of its days are the training data (`fit`, which validates on their last fifth,
+then trains the chosen number of epochs on all of them), then `score` rates every payment
+(gnn_edges) or account (gnn_accounts) on the graph of all N.
 It prints the training and scoring seconds (wall clock, and CPU seconds, which a busy shared
 machine inflates less), the payments trained on, and the run's peak RSS.
 Needs the gnn extra (pip install -e ".[gnn]"). Run it with nice on a shared machine:
@@ -49,7 +50,8 @@ scores = det.score(ds.without_labels())
 score_s, score_cpu = time.perf_counter() - t0, cpu() - c0
 out = {"detector": name, "transactions": len(ds.transactions), "trained_on": len(train.transactions),
        "scored": len(scores), "fit_s": fit_s, "score_s": score_s, "fit_cpu_s": fit_cpu, "score_cpu_s": score_cpu,
-       "validation_ap": [h["validation_ap"] for h in det.history_],
+       "validation_ap": [h["validation_ap"] for h in det.history_ if not h.get("refit")],
+       "refit_epochs": sum(1 for h in det.history_ if h.get("refit")),
        "rss_after_load_mib": loaded,
        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 print("@@finlab-gnn-bench@@ " + json.dumps(out))
@@ -77,9 +79,10 @@ def main() -> None:
                 r = run_child(CHILD, MARKER, str(args.dataset), str(rows), name, args.params)
                 mine.append(r)
                 print(f"{name} run {i + 1}: {r['transactions']:,} payments ({r['trained_on']:,} "
-                      f"trained on): fit {r['fit_s']:.0f} s ({r['fit_cpu_s']:.0f} CPU s), score "
-                      f"{r['score_s']:.0f} s ({r['score_cpu_s']:.0f} CPU s) "
-                      f"({r['scored']:,} scores), peak {r['peak_rss_mib']:,.0f} MiB "
+                      f"trained on): fit {r['fit_s']:.0f} s ({r['fit_cpu_s']:.0f} CPU s; "
+                      f"{len(r['validation_ap'])} epochs, then {r['refit_epochs']} refit), score "
+                      f"{r['score_s']:.0f} s ({r['score_cpu_s']:.0f} CPU s; {r['scored']:,} "
+                      f"scores), peak {r['peak_rss_mib']:,.0f} MiB "
                       f"({r['rss_after_load_mib']:,.0f} after loading)", flush=True)
             med = {k: statistics.median(r[k] for r in mine)
                    for k in ("fit_s", "score_s", "peak_rss_mib")}

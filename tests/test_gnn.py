@@ -316,6 +316,25 @@ def test_run_scores_payments_and_logs_each_network(gnn_installed, planted_dir, t
             [f"model/{key}.pt"]
 
 
+def test_the_benchmark_runs_and_reports(gnn_installed, planted_dir, tmp_path):
+    """benchmarks/gnn.py on a tiny world, in the fresh subprocess it uses: the figures it prints
+    are those of a real fit and score (the speed goals themselves live in the benchmark)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gnn.py"
+    out = tmp_path / "runs.json"
+    done = subprocess.run(
+        [sys.executable, str(script), "--dataset", str(planted_dir), "--rows", "0", "--repeat",
+         "1", "--detectors", "gnn_edges", "--params", '{"hidden": 8, "epochs": 2}', "--json",
+         str(out)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["scored"] == run["transactions"] > run["trained_on"] > 0
+    assert len(run["validation_ap"]) == 2 and 1 <= run["refit_epochs"] <= 2
+    assert "median of 1" in done.stdout
+
+
 def test_edge_inputs_carry_strict_payment_features(planted, planted_split):
     """With payment_features on (the default), each edge's inputs end with its payment's strict
     features (signed log1p), and a payment's inputs are the same on the training prefix as on the
