@@ -18,6 +18,7 @@ in the last bits from run to run), so a fit and its scores repeat exactly on the
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -124,12 +125,24 @@ def new_network(kind: str, g: PaymentGraph, s: Settings):
     return net, torch.optim.Adam(net.parameters(), lr=s.learning_rate)
 
 
-def one_epoch(net, opt, kind: str, g: PaymentGraph, ids: np.ndarray, y: np.ndarray, s: Settings,
+@dataclass(frozen=True)
+class Seeds:
+    """The ids one training run draws from, split by label once, and their label lookup."""
+
+    positives: np.ndarray
+    negatives: np.ndarray
+    label: Callable[[np.ndarray], np.ndarray]
+
+    @classmethod
+    def of(cls, ids: np.ndarray, y: np.ndarray) -> Seeds:
+        return cls(ids[y == 1], ids[y == 0], label_lookup(ids, y))
+
+
+def one_epoch(net, opt, kind: str, g: PaymentGraph, seeds_of: Seeds, s: Settings,
               z: Standardizer, rng: np.random.Generator) -> float:
-    """One pass over every positive of `ids` and a fresh draw of negatives (the imbalance
-    handling); the mean loss."""
-    positives, negatives = ids[y == 1], ids[y == 0]
-    y_of = label_lookup(ids, y)
+    """One pass over every positive and a fresh draw of negatives (the imbalance handling); the
+    mean loss."""
+    positives, negatives = seeds_of.positives, seeds_of.negatives
     n_neg = min(len(negatives), s.negatives_per_positive * len(positives),
                 max(s.max_per_epoch - len(positives), 0))
     drawn = np.concatenate([positives, rng.choice(negatives, n_neg, replace=False)])
@@ -140,7 +153,7 @@ def one_epoch(net, opt, kind: str, g: PaymentGraph, ids: np.ndarray, y: np.ndarr
     for lo in range(0, len(drawn), s.batch_size):
         seeds = np.sort(drawn[lo:lo + s.batch_size])
         inputs, _ = batch_inputs(g, kind, seeds, s, z, rng)
-        target = torch.from_numpy(y_of(seeds).astype(np.float32))
+        target = torch.from_numpy(seeds_of.label(seeds).astype(np.float32))
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             net(*inputs), target, pos_weight=weight)
         opt.zero_grad()
@@ -167,8 +180,9 @@ def train(kind: str, g_train: PaymentGraph, train_ids: np.ndarray, y_train: np.n
     with torch.random.fork_rng(devices=[]), deterministic():
         torch.manual_seed(s.seed)
         net, opt = new_network(kind, g_train, s)
+        training = Seeds.of(train_ids, y_train)
         for epoch in range(s.epochs):
-            loss = one_epoch(net, opt, kind, g_train, train_ids, y_train, s, z, rng)
+            loss = one_epoch(net, opt, kind, g_train, training, s, z, rng)
             scores = predict(net, kind, g_val, val_ids, s, z, stream="validation")
             ap = float(average_precision_score(yv, scores, sample_weight=val_w)) \
                 if 0 < yv.sum() < len(yv) else float("nan")
@@ -183,8 +197,9 @@ def train(kind: str, g_train: PaymentGraph, train_ids: np.ndarray, y_train: np.n
         torch.manual_seed(s.seed)
         z = Standardizer.of(g_val)
         net, opt = new_network(kind, g_val, s)
+        everything = Seeds.of(full_ids, y_full)
         for epoch in range(best[3] + 1):
-            loss = one_epoch(net, opt, kind, g_val, full_ids, y_full, s, z, rng)
+            loss = one_epoch(net, opt, kind, g_val, everything, s, z, rng)
             history.append({"epoch": epoch, "loss": loss, "refit": True})
         scores = predict(net, kind, g_val, val_ids, s, z, stream="validation")
     return Fitted(net, z, share_threshold(scores, val_w, flagged), history)
