@@ -253,7 +253,7 @@ def torch_state(det) -> list[np.ndarray]:
     return [v.detach().numpy().copy() for v in det.network_.state_dict().values()]
 
 
-def test_the_refitted_threshold_flags_the_validated_share():
+def test_the_refitted_threshold_flags_the_validated_share(gnn_installed):
     from finlab.gnn.train import share_threshold
 
     scores = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
